@@ -1,0 +1,311 @@
+package keystore_test
+
+import (
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/dkvehicled/dkvehicled/internal/vectortest"
+	"github.com/dkvehicled/dkvehicled/keystore"
+	"github.com/dkvehicled/dkvehicled/transaction/keys"
+)
+
+func open(t *testing.T, path string) *keystore.Store {
+	t.Helper()
+	s, err := keystore.Open(path, keystore.Options{LockTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// vectorStores returns every semantic store in the negative file's start states.
+func vectorStores(t *testing.T) map[string]vectortest.Store {
+	var neg struct {
+		StartStates map[string]struct {
+			VehicleStore vectortest.Store `json:"vehicle_store"`
+		} `json:"start_states"`
+	}
+	vectortest.Load(t, "ccc_negative.json", &neg)
+	out := map[string]vectortest.Store{}
+	for name, st := range neg.StartStates {
+		out[name] = st.VehicleStore
+	}
+	if len(out) < 10 {
+		t.Fatalf("only %d start states", len(out))
+	}
+	return out
+}
+
+func TestVectorStoresRoundTrip(t *testing.T) {
+	for name, want := range vectorStores(t) {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "store.db")
+			s := open(t, path)
+			if err := s.Update(func(tx *keystore.Tx) error { return tx.Restore(want.Snapshot(t)) }); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			s = open(t, path) // from disk, not from memory
+			var got *keystore.Snapshot
+			err := s.View(func(tx *keystore.Tx) (err error) {
+				if errs := tx.Check(); len(errs) > 0 {
+					t.Errorf("vector store fails the check: %v", errs)
+				}
+				got, err = tx.Snapshot()
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := vectortest.StoreDiff(vectortest.FromSnapshot(got), want); len(d) > 0 {
+				t.Fatalf("round trip differs:\n%s", strings.Join(d, "\n"))
+			}
+		})
+	}
+}
+
+func TestCandidateOrder(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "s.db"))
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	mk := func(i int, lastUsed time.Time, state keystore.State, kp bool) *keystore.Endpoint {
+		pk := make([]byte, 65)
+		pk[0], pk[1] = 4, byte(i)
+		e := &keystore.Endpoint{KeyID: keys.KeyIDOf(pk), PublicKey: pk, Role: keystore.RoleFriend, State: state, LastUsed: lastUsed, Created: now}
+		if kp {
+			e.Kpersistent = make([]byte, 32)
+		}
+		return e
+	}
+	eps := []*keystore.Endpoint{
+		mk(0, time.Time{}, keystore.StateActive, true),             // never used: last, first stored
+		mk(1, now, keystore.StateActive, true),                     // tie with 2, stored first
+		mk(2, now, keystore.StateActive, true),                     // tie with 1
+		mk(3, now.Add(time.Hour), keystore.StateActive, true),      // most recent
+		mk(4, now.Add(2*time.Hour), keystore.StateSuspended, true), // not a candidate
+		mk(5, now.Add(3*time.Hour), keystore.StateActive, false),   // no Kpersistent
+		mk(6, time.Time{}, keystore.StateActive, true),             // never used, stored after 0
+	}
+	for _, e := range eps {
+		if err := s.Update(func(tx *keystore.Tx) error { return tx.PutEndpoint(e) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []keys.KeyID{eps[3].KeyID, eps[1].KeyID, eps[2].KeyID, eps[0].KeyID, eps[6].KeyID}
+	order := func() []keys.KeyID {
+		var got []keys.KeyID
+		for _, c := range s.FastCandidates() {
+			got = append(got, c.KeyID)
+		}
+		return got
+	}
+	if got := order(); !slices.Equal(got, want) {
+		t.Fatalf("order %v, want %v", got, want)
+	}
+	// Using key 0 moves it to the front; suspending 3 drops it; reopening
+	// computes the same order from disk.
+	eps[0].LastUsed = now.Add(5 * time.Hour)
+	eps[3].State = keystore.StateSuspended
+	if err := s.Update(func(tx *keystore.Tx) error {
+		if err := tx.PutEndpoint(eps[0]); err != nil {
+			return err
+		}
+		return tx.PutEndpoint(eps[3])
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want = []keys.KeyID{eps[0].KeyID, eps[1].KeyID, eps[2].KeyID, eps[6].KeyID}
+	if got := order(); !slices.Equal(got, want) {
+		t.Fatalf("after update %v, want %v", got, want)
+	}
+	path := s.Path()
+	s.Close()
+	s = open(t, path)
+	if got := order(); !slices.Equal(got, want) {
+		t.Fatalf("after reopen %v, want %v", got, want)
+	}
+}
+
+func TestUpdateIsAtomic(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "s.db"))
+	pk := make([]byte, 65)
+	e := &keystore.Endpoint{KeyID: keys.KeyIDOf(pk), PublicKey: pk, Role: keystore.RoleFriend, State: keystore.StateActive, Kpersistent: make([]byte, 32), SlotID: []byte{1}}
+	boom := errors.New("boom")
+	err := s.Update(func(tx *keystore.Tx) error {
+		if err := tx.PutEndpoint(e); err != nil {
+			return err
+		}
+		if err := tx.PutSlot(&keystore.Slot{ID: []byte{1}, IssuedTo: e.KeyID, BoundEndpoint: &e.KeyID, State: keystore.SlotBound, Token: []byte{9}}); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatal(err)
+	}
+	_ = s.View(func(tx *keystore.Tx) error {
+		if _, err := tx.Endpoint(e.KeyID); !errors.Is(err, keystore.ErrNotFound) {
+			t.Errorf("endpoint written by a failed update: %v", err)
+		}
+		if _, err := tx.Slot([]byte{1}); !errors.Is(err, keystore.ErrNotFound) {
+			t.Errorf("slot written by a failed update: %v", err)
+		}
+		return nil
+	})
+	if len(s.FastCandidates()) != 0 {
+		t.Error("candidate cache changed by a failed update")
+	}
+}
+
+func TestStoreOrderAssigned(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "s.db"))
+	var ids []keys.KeyID
+	for i := range 3 {
+		pk := make([]byte, 65)
+		pk[1] = byte(i)
+		e := &keystore.Endpoint{KeyID: keys.KeyIDOf(pk), PublicKey: pk, Role: keystore.RoleFriend, State: keystore.StateActive, StoreOrder: 99}
+		ids = append(ids, e.KeyID)
+		if err := s.Update(func(tx *keystore.Tx) error { return tx.PutEndpoint(e) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Rewriting keeps the order.
+	_ = s.Update(func(tx *keystore.Tx) error {
+		e, err := tx.Endpoint(ids[0])
+		if err != nil {
+			return err
+		}
+		e.StoreOrder = 42
+		return tx.PutEndpoint(e)
+	})
+	_ = s.View(func(tx *keystore.Tx) error {
+		eps, _ := tx.Endpoints()
+		for i, e := range eps {
+			if e.StoreOrder != i || e.KeyID != ids[i] {
+				t.Errorf("endpoint %d: order %d id %s", i, e.StoreOrder, e.KeyID)
+			}
+		}
+		return nil
+	})
+}
+
+func TestSecondOpenLocked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	open(t, path)
+	_, err := keystore.Open(path, keystore.Options{LockTimeout: 50 * time.Millisecond})
+	if !errors.Is(err, keystore.ErrLocked) || !strings.Contains(err.Error(), "another dkvehicled") {
+		t.Fatalf("second open: %v", err)
+	}
+}
+
+func TestNewerSchemaRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	open(t, path).Close()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("meta")).Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, keystore.SchemaVersion+1))
+	})
+	db.Close()
+	_, err = keystore.Open(path, keystore.Options{})
+	if !errors.Is(err, keystore.ErrNewerSchema) {
+		t.Fatalf("newer schema: %v", err)
+	}
+}
+
+func TestForeignBoltFileRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket([]byte("other")); return err })
+	db.Close()
+	if _, err := keystore.Open(path, keystore.Options{}); !errors.Is(err, keystore.ErrNotAStore) {
+		t.Fatalf("foreign file: %v", err)
+	}
+}
+
+func TestCorruptFileRefused(t *testing.T) {
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.db")
+	if err := os.WriteFile(garbage, []byte(strings.Repeat("not a database ", 1000)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keystore.Open(garbage, keystore.Options{}); !errors.Is(err, keystore.ErrCorrupt) {
+		t.Fatalf("garbage file: %v", err)
+	}
+	// A real store with its pages overwritten: the meta pages survive, the
+	// data does not.
+	path := filepath.Join(dir, "s.db")
+	s := open(t, path)
+	_ = s.Update(func(tx *keystore.Tx) error {
+		pk := make([]byte, 65)
+		return tx.PutEndpoint(&keystore.Endpoint{KeyID: keys.KeyIDOf(pk), PublicKey: pk, Role: keystore.RoleOwner, State: keystore.StateActive})
+	})
+	s.Close()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := os.Getpagesize()
+	for i := 2 * page; i < len(b); i++ {
+		b[i] ^= 0x5A
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keystore.Open(path, keystore.Options{}); !errors.Is(err, keystore.ErrCorrupt) {
+		t.Fatalf("damaged pages: %v", err)
+	}
+}
+
+func TestCheckFindsInconsistencies(t *testing.T) {
+	stores := vectorStores(t)
+	base := stores["after_friend_first_use"].Snapshot(t)
+	friend := base.Endpoints[1]
+	cases := map[string]func(s *keystore.Snapshot){
+		"bound slot of unknown endpoint": func(s *keystore.Snapshot) { s.Endpoints = s.Endpoints[:1] },
+		"issued slot with a binding": func(s *keystore.Snapshot) {
+			for _, sl := range s.Slots {
+				if sl.State == keystore.SlotIssued {
+					sl.BoundEndpoint = &friend.KeyID
+				}
+			}
+		},
+		"revoked slot of an active key": func(s *keystore.Snapshot) {
+			for _, sl := range s.Slots {
+				if sl.BoundEndpoint != nil && *sl.BoundEndpoint == friend.KeyID {
+					sl.State = keystore.SlotRevoked
+				}
+			}
+		},
+		"endpoint naming a missing slot": func(s *keystore.Snapshot) { friend.SlotID = []byte{1, 2, 3} },
+		"duplicate store order":          func(s *keystore.Snapshot) { friend.StoreOrder = 0 },
+	}
+	for name, mutate := range cases {
+		t.Run(name, func(t *testing.T) {
+			snap := stores["after_friend_first_use"].Snapshot(t)
+			friend = snap.Endpoints[1]
+			mutate(snap)
+			s := open(t, filepath.Join(t.TempDir(), "s.db"))
+			_ = s.Update(func(tx *keystore.Tx) error { return tx.Restore(snap) })
+			_ = s.View(func(tx *keystore.Tx) error {
+				if errs := tx.Check(); len(errs) == 0 {
+					t.Error("inconsistency not found")
+				}
+				return nil
+			})
+		})
+	}
+}
