@@ -35,6 +35,9 @@ type Trace struct {
 	ChainBefore, ChainAfter  [16]byte
 	Plaintext, Padded, ICV   []byte
 	Ciphertext, MACFull, MAC []byte
+	// Failed is set when an unwrap was refused; ChainAfter and CounterAfter
+	// are then meaningless, and Padded and Plaintext hold what was reached.
+	Failed bool
 }
 
 // Channel is the state of one secure channel.
@@ -131,11 +134,11 @@ func (c *Channel) UnwrapResponse(d []byte) ([]byte, error) {
 	full := c.rmac.Sum(c.chain[:], ct)
 	t.MACFull = full[:]
 	if subtle.ConstantTimeCompare(full[:MACLen], mac) != 1 {
-		return nil, ErrMAC
+		return nil, c.refuse(t, ErrMAC)
 	}
 	p, err := c.decrypt(&t, 0x80, ct)
 	if err != nil {
-		return nil, err
+		return nil, c.refuse(t, err)
 	}
 	c.counter++
 	t.ChainAfter, t.CounterAfter = c.chain, c.counter
@@ -154,11 +157,11 @@ func (c *Channel) UnwrapCommand(d []byte) ([]byte, error) {
 	full := c.mac.Sum(c.chain[:], ct)
 	t.MACFull = full[:]
 	if subtle.ConstantTimeCompare(full[:MACLen], mac) != 1 {
-		return nil, ErrMAC
+		return nil, c.refuse(t, ErrMAC)
 	}
 	p, err := c.decrypt(&t, 0x00, ct)
 	if err != nil {
-		return nil, err
+		return nil, c.refuse(t, err)
 	}
 	c.chain = full
 	t.ChainAfter, t.CounterAfter = c.chain, c.counter
@@ -202,6 +205,12 @@ func (c *Channel) decrypt(t *Trace, first byte, ct []byte) ([]byte, error) {
 	}
 	t.Plaintext = p
 	return p, nil
+}
+
+func (c *Channel) refuse(t Trace, err error) error {
+	t.Failed = true
+	c.trace(t)
+	return err
 }
 
 func (c *Channel) trace(t Trace) {

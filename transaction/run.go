@@ -1,0 +1,539 @@
+package transaction
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dkvehicled/dkvehicled/apdu"
+	"github.com/dkvehicled/dkvehicled/keystore"
+	"github.com/dkvehicled/dkvehicled/policy"
+	"github.com/dkvehicled/dkvehicled/transaction/keys"
+	"github.com/dkvehicled/dkvehicled/transaction/securechannel"
+	"github.com/dkvehicled/dkvehicled/transaction/wire"
+)
+
+// failure ends a transaction with CONTROL FLOW failure and a reason.
+type failure struct {
+	reason wire.Reason
+	detail string
+}
+
+func (f *failure) Error() string { return f.detail }
+
+func fail(r wire.Reason, format string, a ...any) error {
+	return &failure{reason: r, detail: fmt.Sprintf(format, a...)}
+}
+
+// transportError is a failure of the reader or of the card's presence: no
+// CONTROL FLOW is sent, the phone is gone.
+type transportError struct{ err error }
+
+func (t *transportError) Error() string { return t.err.Error() }
+func (t *transportError) Unwrap() error { return t.err }
+
+// errNoApplet ends a tap whose card answered SELECT with an error status.
+var errNoApplet = errors.New("SELECT refused")
+
+// run is the state of one transaction.
+type run struct {
+	e      *Engine
+	t      apdu.Transceiver
+	outer  context.Context
+	ctx    context.Context
+	req    Request
+	o      *Outcome
+	now    time.Time
+	mark   time.Time
+	tr     keys.Transcript
+	eph    *ephemeral
+	cands  []*keystore.Candidate
+	crypt  []byte
+	ch     *securechannel.Channel
+	ep     *keystore.Endpoint
+	first  *firstUse
+	step   *Step
+	phases map[string]int
+}
+
+// firstUse is an AUTH1 that named an issued, unbound slot: the endpoint is
+// authenticated only once its attestation checks out (PROTOCOL.md 3.8).
+type firstUse struct {
+	slot      *keystore.Slot
+	signature []byte
+	tbs       []byte
+	kp        []byte
+}
+
+// Run runs one transaction with the card behind t. The returned Outcome says
+// whether to actuate; Run never actuates anything itself.
+func (e *Engine) Run(ctx context.Context, t apdu.Transceiver, req Request) *Outcome {
+	start := time.Now()
+	o := &Outcome{Result: ResultError, Path: PathNone, Action: policy.ActionAt(req.Role, req.Locked)}
+	r := &run{e: e, t: t, outer: ctx, req: req, o: o, now: e.cfg.Now(), mark: start, phases: map[string]int{}}
+	var cancel context.CancelFunc
+	r.ctx, cancel = context.WithTimeout(ctx, e.cfg.Timeouts.Transaction)
+	defer cancel()
+	err := r.do()
+	r.finish(err)
+	o.Total = time.Since(start)
+	e.log.Debug("transaction", "role", req.Role, "result", o.Result, "path", o.Path, "key_id", keyIDAttr(o.KeyID),
+		"reason", o.Reason.String(), "detail", o.Detail, "ms", float64(o.Total.Microseconds())/1000)
+	return o
+}
+
+func keyIDAttr(k *keys.KeyID) string {
+	if k == nil {
+		return ""
+	}
+	return k.String()
+}
+
+func (r *run) do() error {
+	if err := r.selectApplet(); err != nil {
+		return err
+	}
+	if err := r.auth0(); err != nil {
+		return err
+	}
+	matched, err := r.fast()
+	if err != nil {
+		return err
+	}
+	if !matched {
+		if err := r.auth1(); err != nil {
+			return err
+		}
+	}
+	return r.afterAuth()
+}
+
+// phase closes the running phase under name.
+func (r *run) phase(name string) {
+	now := time.Now()
+	d := now.Sub(r.mark)
+	r.mark = now
+	if i, ok := r.phases[name]; ok {
+		r.o.Phases[i].Duration += d
+		return
+	}
+	r.phases[name] = len(r.o.Phases)
+	r.o.Phases = append(r.o.Phases, Phase{Name: name, Duration: d})
+}
+
+func (r *run) trace(command string) *Step {
+	if r.e.cfg.Trace == nil {
+		r.step = nil
+		return nil
+	}
+	r.step = &Step{Command: command}
+	return r.step
+}
+
+func (r *run) emit() {
+	if r.step != nil {
+		r.e.cfg.Trace(*r.step)
+		r.step = nil
+	}
+}
+
+func (r *run) traceChannel(ch *securechannel.Channel) {
+	if r.e.cfg.Trace == nil {
+		return
+	}
+	ch.Trace = func(t securechannel.Trace) {
+		if r.step != nil {
+			r.step.Channels = append(r.step.Channels, t)
+		}
+	}
+}
+
+// transmit sends one command under its own timeout within the transaction's.
+func (r *run) transmit(c apdu.Command, timeout time.Duration) (apdu.Response, error) {
+	ctx, cancel := context.WithTimeout(r.ctx, timeout)
+	defer cancel()
+	resp, err := apdu.Transmit(ctx, r.t, c)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && r.outer.Err() == nil {
+			return resp, fail(wire.ReasonTimeout, "no answer to %02X %02X within %v", c.CLA, c.INS, timeout)
+		}
+		return resp, &transportError{err: err}
+	}
+	return resp, nil
+}
+
+func (r *run) selectApplet() error {
+	v := r.e.cfg.Vehicle
+	if st := r.trace("SELECT"); st != nil {
+		defer r.emit()
+	}
+	resp, err := r.transmit(apdu.Command{CLA: wire.CLAISO, INS: wire.INSSelect, P1: wire.P1SelectName, Data: v.Profile.AppletAID, Ne: 256}, r.e.cfg.Timeouts.APDU)
+	r.phase("select")
+	if err != nil {
+		return err
+	}
+	if !resp.OK() {
+		return fmt.Errorf("%w: status %04X", errNoApplet, resp.SW)
+	}
+	if r.req.Disabled {
+		return fail(wire.ReasonDisabled, "digital key disabled (vehicle-wide or at this reader)")
+	}
+	f, err := apdu.Fields(resp.Data, wire.TagVersions)
+	if err != nil {
+		return fail(wire.ReasonProtocol, "SELECT response: %v", err)
+	}
+	list, ok := f[wire.TagVersions]
+	if !ok {
+		return fail(wire.ReasonProtocol, "SELECT response without a version list")
+	}
+	vs, err := wire.DecodeVersions(list)
+	if err != nil {
+		return fail(wire.ReasonProtocol, "SELECT response: %v", err)
+	}
+	r.tr = keys.Transcript{Profile: v.Profile, EndpointVersions: list}
+	found := false
+	for _, x := range vs {
+		if v.Profile.Supports(x) {
+			r.tr.Version, found = x, true
+			break
+		}
+	}
+	if !found {
+		return fail(wire.ReasonProtocol, "no applet version in common")
+	}
+	if r.step != nil {
+		r.step.EndpointVersions, r.step.SelectedVersion = list, r.tr.Version
+	}
+	return nil
+}
+
+func (r *run) auth0() error {
+	v := r.e.cfg.Vehicle
+	eph, err := r.e.takeEphemeral()
+	if err != nil {
+		return fail(wire.ReasonProtocol, "vehicle randomness: %v", err)
+	}
+	r.eph = eph
+	r.tr.VehicleEPK = eph.sk.PublicKey().Bytes()
+	r.tr.TxID = eph.txid
+	r.tr.P1, r.tr.P2 = wire.P1Standard, r.req.Role.TransactionCode()
+	if r.req.Role == policy.RoleDoor {
+		if r.cands = r.e.cfg.Store.FastCandidates(); len(r.cands) > 0 {
+			r.tr.P1 = wire.P1Fast
+		}
+	}
+	data := apdu.EncodeTLV(wire.TagVersions, r.tr.Version.Bytes())
+	data = apdu.AppendTLV(data, wire.TagVehicleEPK, r.tr.VehicleEPK)
+	data = apdu.AppendTLV(data, wire.TagTxID, r.tr.TxID)
+	data = apdu.AppendTLV(data, wire.TagVehicleID, v.Identifier)
+	st := r.trace("AUTH0")
+	if st != nil {
+		st.VehicleESK, st.VehicleEPK, st.TxID, st.P1, st.P2 = eph.sk.Bytes(), r.tr.VehicleEPK, r.tr.TxID, r.tr.P1, r.tr.P2
+		defer r.emit()
+	}
+	resp, err := r.transmit(apdu.Command{CLA: wire.CLAProp, INS: wire.INSAuth0, P1: r.tr.P1, P2: r.tr.P2, Data: data, Ne: 256}, r.e.cfg.Timeouts.APDU)
+	r.phase("auth0")
+	if err != nil {
+		return err
+	}
+	if !resp.OK() {
+		return fail(wire.ReasonProtocol, "AUTH0 answered %04X", resp.SW)
+	}
+	known := []uint16{wire.TagEndpointEPK}
+	if r.tr.P1 == wire.P1Fast {
+		known = append(known, wire.TagCryptogram)
+	}
+	f, err := apdu.Fields(resp.Data, known...)
+	if err != nil {
+		return fail(wire.ReasonProtocol, "AUTH0 response: %v", err)
+	}
+	epk, ok := f[wire.TagEndpointEPK]
+	if !ok {
+		return fail(wire.ReasonProtocol, "AUTH0 response without the endpoint's ephemeral key")
+	}
+	if _, err := keys.ParsePoint(epk); err != nil {
+		return fail(wire.ReasonProtocol, "AUTH0 endpoint ephemeral key: %v", err)
+	}
+	r.tr.EndpointEPK = epk
+	if r.tr.P1 == wire.P1Fast {
+		c, ok := f[wire.TagCryptogram]
+		if !ok || len(c) != wire.CryptogramLen {
+			return fail(wire.ReasonProtocol, "AUTH0 response to a fast request without a 16-byte cryptogram")
+		}
+		r.crypt = c
+	}
+	if st != nil {
+		st.EndpointEPK, st.Cryptogram = epk, r.crypt
+		if r.tr.P1 == wire.P1Standard {
+			st.Ignored9D = ignored9D(resp.Data)
+		}
+	}
+	return nil
+}
+
+// ignored9D lists the 9D values an endpoint sent in answer to P1 = 00 (for
+// the trace only: the transaction skips them as unknown tags).
+func ignored9D(b []byte) [][]byte {
+	elems, _ := apdu.ParseTLV(b)
+	var out [][]byte
+	for _, e := range elems {
+		if e.Tag == wire.TagCryptogram {
+			out = append(out, e.Value)
+		}
+	}
+	return out
+}
+
+// fast tries every candidate's Kpersistent against the cryptogram, most
+// recently used first, and opens the secure channel on a match.
+func (r *run) fast() (bool, error) {
+	if r.crypt == nil {
+		return false, nil
+	}
+	v := r.e.cfg.Vehicle
+	st := r.trace("FAST")
+	buf := r.tr.FastInfoPrefix(r.e.vehPK, v.Identifier)
+	n := len(buf)
+	var match *keystore.Candidate
+	var session keys.SessionKeys
+	r.e.fastMu.Lock()
+	for _, c := range r.cands {
+		buf = r.tr.AppendFastInfo(buf[:n], c.PublicKey)
+		fk := r.e.fastKeyFor(c)
+		exp := fk.Cryptogram(buf)
+		ok := subtle.ConstantTimeCompare(exp[:], r.crypt) == 1
+		if st != nil {
+			st.FastTried = append(st.FastTried, FastTry{KeyID: c.KeyID, Info: append([]byte(nil), buf...), OKM: fk.OKM(buf), Expected: exp[:], Match: ok})
+		}
+		if ok {
+			match, session = c, keys.SessionFromOKM(fk.OKM(buf))
+			break
+		}
+	}
+	r.e.pruneFastKeys(r.cands)
+	r.e.fastMu.Unlock()
+	r.phase("fast")
+	if st != nil {
+		if match != nil {
+			st.FastSession = &session
+		}
+		r.emit()
+	}
+	if match == nil {
+		return false, nil
+	}
+	r.o.Path = PathFast
+	ch, err := securechannel.New(session, 0)
+	if err != nil {
+		return false, fail(wire.ReasonProtocol, "fast session: %v", err)
+	}
+	r.ch = ch
+	r.traceChannel(ch)
+	var ep *keystore.Endpoint
+	if err := r.e.cfg.Store.View(func(tx *keystore.Tx) (err error) { ep, err = tx.Endpoint(match.KeyID); return err }); err != nil {
+		return false, fail(wire.ReasonUnknownKey, "fast match on a key no longer stored: %v", err)
+	}
+	r.identify(ep)
+	if ep.State != keystore.StateActive {
+		return false, fail(wire.ReasonKeyNotValid, "key %s is %s", ep.KeyID, ep.State)
+	}
+	return true, nil
+}
+
+// pruneFastKeys forgets prepared keys of endpoints that are no longer
+// candidates, once they clearly outnumber the candidates. Callers hold fastMu.
+func (e *Engine) pruneFastKeys(cands []*keystore.Candidate) {
+	if len(e.fastKeys) <= 2*len(cands)+16 {
+		return
+	}
+	keep := make(map[keys.KeyID]*fastKey, len(cands))
+	for _, c := range cands {
+		if fk, ok := e.fastKeys[c.KeyID]; ok {
+			keep[c.KeyID] = fk
+		}
+	}
+	e.fastKeys = keep
+}
+
+func (r *run) identify(ep *keystore.Endpoint) {
+	r.ep = ep
+	id := ep.KeyID
+	r.o.KeyID, r.o.SlotID, r.o.Role, r.o.FriendlyName = &id, ep.SlotID, string(ep.Role), ep.FriendlyName
+}
+
+func (r *run) auth1() error {
+	v := r.e.cfg.Vehicle
+	if r.o.Path == PathNone {
+		r.o.Path = PathStandard
+	}
+	st := r.trace("AUTH1")
+	epk, _ := keys.ParsePoint(r.tr.EndpointEPK)
+	z, err := keys.ECDH(r.eph.sk, epk)
+	if err != nil {
+		return fail(wire.ReasonProtocol, "ECDH: %v", err)
+	}
+	kdh := keys.X963(z, r.tr.TxID)
+	session, kp := r.tr.DeriveStandard(kdh)
+	vtbs := keys.TBS(v.Identifier, r.tr.EndpointEPK, r.tr.VehicleEPK, r.tr.TxID, wire.UsageVehicle)
+	sig, err := keys.Sign(v.Key, vtbs)
+	if err != nil {
+		return fail(wire.ReasonProtocol, "signing AUTH1: %v", err)
+	}
+	ch, err := securechannel.New(session, 0)
+	if err != nil {
+		return fail(wire.ReasonProtocol, "AUTH1 session: %v", err)
+	}
+	r.ch = ch
+	r.traceChannel(ch)
+	if st != nil {
+		st.Z, st.Kdh, st.Session, st.Kpersistent = z, kdh, session, kp
+		st.InfoVolatile, st.InfoPersistent = r.tr.StandardInfo(wire.LabelVolatile), r.tr.StandardInfo(wire.LabelPersistent)
+		st.VehicleTBS, st.VehicleSignature = vtbs, sig
+		defer r.emit()
+	}
+	resp, err := r.transmit(apdu.Command{CLA: wire.CLAProp, INS: wire.INSAuth1, Data: apdu.EncodeTLV(wire.TagSignature, sig), Ne: 256}, r.e.cfg.Timeouts.APDU)
+	r.phase("auth1")
+	if err != nil {
+		return err
+	}
+	if !resp.OK() {
+		return fail(wire.ReasonProtocol, "AUTH1 answered %04X", resp.SW)
+	}
+	plain, err := ch.UnwrapResponse(resp.Data)
+	if err != nil {
+		return fail(wire.ReasonProtocol, "AUTH1 response: %v", err)
+	}
+	if st != nil {
+		st.ResponsePlaintext = plain
+	}
+	f, err := apdu.Fields(plain, wire.TagIdentifier, wire.TagSignature)
+	if err != nil {
+		return fail(wire.ReasonProtocol, "AUTH1 response: %v", err)
+	}
+	ident, ok1 := f[wire.TagIdentifier]
+	esig, ok2 := f[wire.TagSignature]
+	if !ok1 || !ok2 || len(esig) != wire.SignatureLen {
+		return fail(wire.ReasonProtocol, "AUTH1 response without identifier and signature")
+	}
+	etbs := keys.TBS(v.Identifier, r.tr.EndpointEPK, r.tr.VehicleEPK, r.tr.TxID, wire.UsageEndpoint)
+	if st != nil {
+		st.Identifier, st.EndpointSignature, st.EndpointTBS = ident, esig, etbs
+	}
+	return r.authenticate(ident, esig, etbs, kp)
+}
+
+// authenticate looks up the key AUTH1 named and verifies its signature. An
+// issued, unbound slot defers to friend first use.
+func (r *run) authenticate(ident, sig, tbs []byte, kp []byte) error {
+	var ep *keystore.Endpoint
+	var slot *keystore.Slot
+	err := r.e.cfg.Store.View(func(tx *keystore.Tx) (err error) {
+		if r.e.cfg.Vehicle.Profile.EndpointIDIn4E {
+			ep, err = tx.EndpointByPrefix(ident)
+			return err
+		}
+		if slot, err = tx.Slot(ident); err != nil {
+			return err
+		}
+		if slot.BoundEndpoint == nil {
+			return nil
+		}
+		ep, err = tx.Endpoint(*slot.BoundEndpoint)
+		return err
+	})
+	switch {
+	case errors.Is(err, keystore.ErrNotFound):
+		return fail(wire.ReasonUnknownKey, "AUTH1 names unknown %x", ident)
+	case err != nil:
+		return fail(wire.ReasonProtocol, "store: %v", err)
+	case ep == nil && slot.State == keystore.SlotIssued:
+		r.o.Path, r.o.SlotID = PathFriendFirstUse, slot.ID
+		r.first = &firstUse{slot: slot, signature: sig, tbs: tbs, kp: kp}
+		return nil
+	case ep == nil:
+		return fail(wire.ReasonUnknownKey, "slot %x was revoked before any key used it", ident)
+	}
+	pub, err := keys.ParseVerifyingKey(ep.PublicKey)
+	if err != nil || !keys.Verify(pub, tbs, sig) {
+		return fail(wire.ReasonUnknownKey, "endpoint signature does not verify for slot %x", ident)
+	}
+	r.identify(ep)
+	if ep.State != keystore.StateActive || (slot != nil && slot.State == keystore.SlotRevoked) {
+		return fail(wire.ReasonKeyNotValid, "key %s is %s", ep.KeyID, ep.State)
+	}
+	err = r.e.cfg.Store.Update(func(tx *keystore.Tx) error {
+		cur, err := tx.Endpoint(ep.KeyID)
+		if err != nil {
+			return err
+		}
+		if cur.State != keystore.StateActive {
+			return fail(wire.ReasonKeyNotValid, "key %s is %s", cur.KeyID, cur.State)
+		}
+		cur.Kpersistent = kp
+		r.ep = cur
+		return tx.PutEndpoint(cur)
+	})
+	r.phase("store")
+	return storeErr(err)
+}
+
+// storeErr passes failures through and turns store errors into a protocol
+// failure: nothing is actuated when the vehicle cannot record the tap.
+func storeErr(err error) error {
+	var f *failure
+	if err == nil || errors.As(err, &f) {
+		return err
+	}
+	return fail(wire.ReasonProtocol, "store: %v", err)
+}
+
+// finish sends CONTROL FLOW and fills in the outcome.
+func (r *run) finish(err error) {
+	o := r.o
+	var f *failure
+	var te *transportError
+	switch {
+	case err == nil:
+		o.Result, o.Reason = ResultAllowed, wire.ReasonNone
+		r.controlFlow(true, wire.ReasonNone)
+		return
+	case errors.Is(err, errNoApplet):
+		o.Result, o.Detail, o.Err = ResultNoKey, err.Error(), fmt.Errorf("%w: %v", ErrNoApplet, err)
+		return
+	case errors.As(err, &te):
+		o.Result, o.Detail, o.Err = ResultError, "phone left or reader failed: "+te.Error(), te.err
+		if !errors.Is(te.err, ErrCardGone) {
+			o.Err = fmt.Errorf("%w: %w", ErrCardGone, te.err)
+		}
+		return
+	case errors.As(err, &f):
+		o.Reason, o.Detail = f.reason, f.detail
+		o.Err = fmt.Errorf("%w: %s", reasonErr[f.reason], f.detail)
+	default:
+		o.Reason, o.Detail = wire.ReasonProtocol, err.Error()
+		o.Err = fmt.Errorf("%w: %v", ErrProtocol, err)
+	}
+	o.Result = ResultDenied
+	if o.Reason == wire.ReasonProtocol || o.Reason == wire.ReasonTimeout {
+		o.Result = ResultError
+	}
+	r.controlFlow(false, o.Reason)
+}
+
+// controlFlow sends CONTROL FLOW once, with its own timeout even when the
+// transaction's has run out; its answer changes nothing.
+func (r *run) controlFlow(success bool, reason wire.Reason) {
+	st := r.trace("CONTROL FLOW")
+	c := wire.ControlFlow(success, reason)
+	r.o.ControlFlow = c
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.outer), r.e.cfg.Timeouts.APDU)
+	defer cancel()
+	_, _ = r.t.Transceive(ctx, c)
+	r.phase("control_flow")
+	if st != nil {
+		st.P1, st.P2 = c[2], c[3]
+		r.emit()
+	}
+}
