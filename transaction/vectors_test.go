@@ -488,3 +488,8 @@ func loadRecords(t *testing.T, file string) map[string]*vectortest.Record {
 	}
 	return out
 }
+
+func fixedNow(t testing.TB, s string) func() time.Time {
+	now := vectortest.Time(t, s)
+	return func() time.Time { return now }
+}
