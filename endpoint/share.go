@@ -1,6 +1,7 @@
 package endpoint
 
 import (
+	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"time"
@@ -138,4 +139,27 @@ func (p *Phone) Accept(s *Share) error {
 	}
 	p.keys = append(p.keys, k)
 	return nil
+}
+
+// NewOwnerKey makes this phone's owner key for a vehicle, drawn from the
+// phone's randomness, with its mailboxes as key creation leaves them
+// (PROTOCOL.md 6.3): SigBmp 01, SlotIdentBmp 01 and the owner's slot in entry
+// 0, so that the first dashboard tap provisions slots and tokens.
+func (p *Phone) NewOwnerKey(vehicleID, vehiclePK, authorizedPK, ownerSlot []byte) (*Key, error) {
+	sk, err := keys.NewSigningKey(p.Rand)
+	if err != nil {
+		return nil, err
+	}
+	return p.InstallOwnerKey(vehicleID, vehiclePK, authorizedPK, ownerSlot, sk), nil
+}
+
+// InstallOwnerKey installs an owner key whose private key already exists.
+func (p *Phone) InstallOwnerKey(vehicleID, vehiclePK, authorizedPK, ownerSlot []byte, sk *ecdsa.PrivateKey) *Key {
+	priv, conf := p.NewMailboxes()
+	priv[wire.OffsetSigBmp] = wire.SigRefill
+	priv[wire.OffsetSlotIdentBmp] = 0x01
+	copy(priv[p.Layout.SlotEntry(0):], ownerSlot)
+	k := &Key{VehicleIdentifier: vehicleID, VehiclePK: vehiclePK, SK: sk, Role: RoleOwner, AuthorizedPK: authorizedPK, Private: priv, Confidential: conf}
+	p.AddKey(k)
+	return k
 }
