@@ -180,15 +180,7 @@ func (r *run) selectApplet() error {
 	if r.req.Disabled {
 		return fail(wire.ReasonDisabled, "digital key disabled (vehicle-wide or at this reader)")
 	}
-	f, err := apdu.Fields(resp.Data, wire.TagVersions)
-	if err != nil {
-		return fail(wire.ReasonProtocol, "SELECT response: %v", err)
-	}
-	list, ok := f[wire.TagVersions]
-	if !ok {
-		return fail(wire.ReasonProtocol, "SELECT response without a version list")
-	}
-	vs, err := wire.DecodeVersions(list)
+	list, vs, err := parseSelect(resp.Data)
 	if err != nil {
 		return fail(wire.ReasonProtocol, "SELECT response: %v", err)
 	}
@@ -241,29 +233,11 @@ func (r *run) auth0() error {
 	if !resp.OK() {
 		return fail(wire.ReasonProtocol, "AUTH0 answered %04X", resp.SW)
 	}
-	known := []uint16{wire.TagEndpointEPK}
-	if r.tr.P1 == wire.P1Fast {
-		known = append(known, wire.TagCryptogram)
-	}
-	f, err := apdu.Fields(resp.Data, known...)
+	epk, crypt, err := parseAuth0(resp.Data, r.tr.P1 == wire.P1Fast)
 	if err != nil {
 		return fail(wire.ReasonProtocol, "AUTH0 response: %v", err)
 	}
-	epk, ok := f[wire.TagEndpointEPK]
-	if !ok {
-		return fail(wire.ReasonProtocol, "AUTH0 response without the endpoint's ephemeral key")
-	}
-	if _, err := keys.ParsePoint(epk); err != nil {
-		return fail(wire.ReasonProtocol, "AUTH0 endpoint ephemeral key: %v", err)
-	}
-	r.tr.EndpointEPK = epk
-	if r.tr.P1 == wire.P1Fast {
-		c, ok := f[wire.TagCryptogram]
-		if !ok || len(c) != wire.CryptogramLen {
-			return fail(wire.ReasonProtocol, "AUTH0 response to a fast request without a 16-byte cryptogram")
-		}
-		r.crypt = c
-	}
+	r.tr.EndpointEPK, r.crypt = epk, crypt
 	if st != nil {
 		st.EndpointEPK, st.Cryptogram = epk, r.crypt
 		if r.tr.P1 == wire.P1Standard {
@@ -408,14 +382,9 @@ func (r *run) auth1() error {
 	if st != nil {
 		st.ResponsePlaintext = plain
 	}
-	f, err := apdu.Fields(plain, wire.TagIdentifier, wire.TagSignature)
+	ident, esig, err := parseAuth1(plain)
 	if err != nil {
 		return fail(wire.ReasonProtocol, "AUTH1 response: %v", err)
-	}
-	ident, ok1 := f[wire.TagIdentifier]
-	esig, ok2 := f[wire.TagSignature]
-	if !ok1 || !ok2 || len(esig) != wire.SignatureLen {
-		return fail(wire.ReasonProtocol, "AUTH1 response without identifier and signature")
 	}
 	etbs := keys.TBS(v.Identifier, r.tr.EndpointEPK, r.tr.VehicleEPK, r.tr.TxID, wire.UsageEndpoint)
 	if st != nil {

@@ -1,0 +1,48 @@
+package wire
+
+import (
+	"bytes"
+	"testing"
+)
+
+func FuzzDecodeExchange(f *testing.F) {
+	for _, s := range [][]byte{
+		{0x00, 0x87, 0x04, 0, 0, 0, 2},
+		{0x00, 0x8a, 0x06, 0, 0x42, 1, 2, 3, 4, 0x95, 0x05, 0, 0x46, 0, 4, 0xaa},
+		{0x00, 0x88, 0x04, 0, 0x78, 0, 0x10},
+		{0x01, 0x87, 0x04, 0, 0, 0, 1},
+		{0x00, 0x8c, 0x01, 0x00},
+		{0x00},
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p []byte) {
+		ops, err := DecodeExchange(p)
+		if err != nil {
+			return
+		}
+		// What decodes re-encodes to the same plaintext.
+		if re := EncodeExchange(ops); !bytes.Equal(re, p) {
+			t.Fatalf("%x re-encodes to %x", p, re)
+		}
+	})
+}
+
+func FuzzDecodeExchangeResponse(f *testing.F) {
+	f.Add([]byte{0x53, 0x02, 0x00, 0xff, 0x99, 0x02, 0, 0})
+	f.Add([]byte{0x99, 0x02, 0, 1})
+	f.Add([]byte{0x53, 0x81, 0x80})
+	f.Fuzz(func(t *testing.T, p []byte) {
+		_, reads, err := DecodeExchangeResponse(p)
+		if err != nil {
+			return
+		}
+		total := 0
+		for _, r := range reads {
+			total += len(r)
+		}
+		if total > len(p) {
+			t.Fatal("reads longer than the response")
+		}
+	})
+}
