@@ -11,10 +11,20 @@ package hal
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
-// LockState is the state of the door locks as the vehicle knows it.
+// LockState is the state of the door locks as the vehicle knows it: the
+// state the last lock or unlock pulse put them in, not a sensed one. No
+// backend reads a lock-state input (the gpio backend's optional door input
+// tells whether a door is open, not whether it is locked), so a lock or
+// unlock done with a key or from inside the car is not seen.
+//
+// At start every backend reports Locked, the vehicle being assumed parked
+// and locked, until its first lock or unlock pulse: the gpio backend always,
+// the Recorder unless RecordConfig.InitialLock says otherwise. The daemon
+// relies on this; there is deliberately no "unknown" state.
 type LockState string
 
 // Lock states.
@@ -34,8 +44,41 @@ const (
 	PatternError   Pattern = "error"
 )
 
+// The names below are shared by every backend.
+
+// ErrClosed reports a call on an actuator after its Close (errors.Is), and a
+// pulse that Close cut short.
+var ErrClosed = errors.New("hal: actuator closed")
+
+// ErrUnknownPattern reports (errors.Is) a Feedback call with a pattern that is
+// not one of PatternSeen, PatternAllowed, PatternDenied or PatternError.
+var ErrUnknownPattern = errors.New("hal: unknown feedback pattern")
+
+// KnownPattern reports whether p is one of the four feedback patterns.
+func KnownPattern(p Pattern) bool {
+	switch p {
+	case PatternSeen, PatternAllowed, PatternDenied, PatternError:
+		return true
+	}
+	return false
+}
+
+// ActionKind names one kind of actuation. Backends use these values for the
+// log key "action".
+type ActionKind string
+
+// Kinds of actuation.
+const (
+	ActionUnlock      ActionKind = "unlock"
+	ActionLock        ActionKind = "lock"
+	ActionEngineStart ActionKind = "engine_start"
+	ActionFeedback    ActionKind = "feedback"
+)
+
 // State is what an actuator reports for status.
 type State struct {
+	// Lock is the lock state as last actuated (Locked at start; see
+	// LockState).
 	Lock LockState `json:"lock"`
 	// EngineAuthorizedUntil is the end of the current engine-start
 	// authorization window; zero when none is held.

@@ -2,39 +2,10 @@ package hal
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
-)
-
-// ErrClosed reports a call on an actuator after its Close.
-var ErrClosed = errors.New("hal: actuator closed")
-
-// ErrUnknownPattern reports a Feedback call with a pattern that is not one of
-// PatternSeen, PatternAllowed, PatternDenied or PatternError.
-var ErrUnknownPattern = errors.New("hal: unknown feedback pattern")
-
-// KnownPattern reports whether p is one of the four feedback patterns.
-func KnownPattern(p Pattern) bool {
-	switch p {
-	case PatternSeen, PatternAllowed, PatternDenied, PatternError:
-		return true
-	}
-	return false
-}
-
-// ActionKind names one kind of actuation. Backends use these values for the
-// log key "action".
-type ActionKind string
-
-// Kinds of actuation.
-const (
-	ActionUnlock      ActionKind = "unlock"
-	ActionLock        ActionKind = "lock"
-	ActionEngineStart ActionKind = "engine_start"
-	ActionFeedback    ActionKind = "feedback"
 )
 
 // Action is one actuation as a Recorder saw it.

@@ -18,7 +18,7 @@ import (
 var ErrNotWired = errors.New("output not wired")
 
 // Pins are the resolved lines an Actuator drives; a nil field is not wired.
-// Open resolves them from a Config; tests pass fakes.
+// Open resolves them from a Config; tests pass periph's gpiotest pins.
 type Pins struct {
 	// Unlock is the door-unlock output.
 	Unlock gpio.PinOut

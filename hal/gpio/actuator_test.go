@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"periph.io/x/conn/v3/gpio"
 
 	"github.com/dkvehicled/dkvehicled/hal"
@@ -18,12 +19,13 @@ import (
 
 const ms = time.Millisecond
 
-// rig is an Actuator on fake pins with a fake clock.
+// rig is an Actuator on gpiotest pins with a fake clock.
 type rig struct {
 	a                                       *Actuator
+	cfg                                     Config
 	clock                                   *fakeClock
 	j                                       *journal
-	unlock, lock, engine, led, buzzer, door *fakePin
+	unlock, lock, engine, led, buzzer, door *recPin
 	logs                                    *bytes.Buffer
 }
 
@@ -41,11 +43,24 @@ func testConfig() Config {
 
 func newRig(t *testing.T, cfg Config) *rig {
 	t.Helper()
-	r := &rig{clock: newFakeClock(), logs: &bytes.Buffer{}}
-	r.j = newJournal(r.clock)
-	pin := func(name string) *fakePin { return &fakePin{name: name, j: r.j} }
+	r := newPins()
+	r.start(t, cfg)
+	return r
+}
+
+// newPins makes the pins of a rig, all on the rig's clock, without an
+// Actuator yet.
+func newPins() *rig {
+	r := &rig{clock: newFakeClock(), j: newJournal(), logs: &bytes.Buffer{}}
+	pin := func(name string) *recPin { return newPin(name, r.clock.cw, r.j) }
 	r.unlock, r.lock, r.engine = pin("UNLOCK"), pin("LOCK"), pin("ENGINE")
 	r.led, r.buzzer, r.door = pin("LED"), pin("BUZZER"), pin("DOOR")
+	return r
+}
+
+// start builds the rig's Actuator.
+func (r *rig) start(t *testing.T, cfg Config) {
+	t.Helper()
 	a, err := New(cfg, Pins{
 		Unlock: r.unlock, Lock: r.lock, Engine: r.engine,
 		LED: r.led, Buzzer: r.buzzer, Door: r.door,
@@ -53,9 +68,38 @@ func newRig(t *testing.T, cfg Config) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.a = a
+	r.a, r.cfg = a, cfg
 	t.Cleanup(func() { _ = a.Close() })
-	return r
+}
+
+// outputs pairs each output pin with its configuration.
+func (r *rig) outputs() []struct {
+	p   *recPin
+	out Output
+} {
+	return []struct {
+		p   *recPin
+		out Output
+	}{{r.unlock, r.cfg.Unlock}, {r.lock, r.cfg.Lock}, {r.engine, r.cfg.Engine}, {r.led, r.cfg.LED}, {r.buzzer, r.cfg.Buzzer}}
+}
+
+// checkInactive reads every output's gpiotest.Pin: each must be at its
+// inactive level (high when active-low).
+func (r *rig) checkInactive(t *testing.T) {
+	t.Helper()
+	for _, o := range r.outputs() {
+		if got, want := o.p.Read(), gpio.Level(o.out.ActiveLow); got != want {
+			t.Errorf("%s reads %v, want %v (inactive, active_low=%v)", o.p.N, got, want, o.out.ActiveLow)
+		}
+	}
+}
+
+// checkLevel reads one gpiotest.Pin.
+func checkLevel(t *testing.T, p *recPin, want gpio.Level) {
+	t.Helper()
+	if got := p.Read(); got != want {
+		t.Fatalf("%s reads %v, want %v", p.N, got, want)
+	}
 }
 
 // lockedWriter serializes writes of concurrent loggers to one buffer.
@@ -119,13 +163,22 @@ func TestStartAndCloseNeverDriveActive(t *testing.T) {
 	cfg := testConfig()
 	cfg.Unlock.ActiveLow = true
 	cfg.LED.ActiveLow = true
-	r := newRig(t, cfg)
+	r := newPins()
+	// A crashed predecessor left every line at its active level.
+	for _, p := range []*recPin{r.unlock, r.led} {
+		p.L = gpio.Low
+	}
+	for _, p := range []*recPin{r.lock, r.engine, r.buzzer} {
+		p.L = gpio.High
+	}
+	r.start(t, cfg)
 
 	start := []event{
 		{"UNLOCK", gpio.High, 0}, {"LOCK", gpio.Low, 0}, {"ENGINE", gpio.Low, 0},
 		{"LED", gpio.High, 0}, {"BUZZER", gpio.Low, 0},
 	}
 	checkEvents(t, r.j.all(), start)
+	r.checkInactive(t)
 	if r.clock.pending() != 0 {
 		t.Fatalf("%d timers pending after New", r.clock.pending())
 	}
@@ -142,10 +195,12 @@ func TestStartAndCloseNeverDriveActive(t *testing.T) {
 		{"LED", gpio.High, time.Minute}, {"BUZZER", gpio.Low, time.Minute},
 	}
 	checkEvents(t, r.j.all(), append(start, closing...))
+	r.checkInactive(t)
 	if err := r.a.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
 	checkEvents(t, r.j.all(), append(start, closing...))
+	r.checkInactive(t)
 }
 
 func TestUnlockAndLockPulses(t *testing.T) {
@@ -157,15 +212,18 @@ func TestUnlockAndLockPulses(t *testing.T) {
 
 	call := async(func() error { return r.a.Unlock(ctx) })
 	r.clock.waitTimers(t, 1)
+	checkLevel(t, r.unlock, gpio.High)
 	r.clock.Advance(499 * ms)
 	if r.clock.pending() != 1 {
 		t.Fatal("unlock pulse ended before 500 ms")
 	}
 	pendingCall(t, call)
+	checkLevel(t, r.unlock, gpio.High)
 	r.clock.Advance(1 * ms)
 	if err := result(t, call); err != nil {
 		t.Fatal(err)
 	}
+	checkLevel(t, r.unlock, gpio.Low)
 	if got := r.a.State().Lock; got != hal.Unlocked {
 		t.Fatalf("after Unlock: %q", got)
 	}
@@ -173,10 +231,15 @@ func TestUnlockAndLockPulses(t *testing.T) {
 	r.clock.Advance(time.Second) // now 1.5 s
 	call = async(func() error { return r.a.Lock(ctx) })
 	r.clock.waitTimers(t, 1)
-	r.clock.Advance(300 * ms)
+	checkLevel(t, r.lock, gpio.High)
+	r.clock.Advance(299 * ms)
+	pendingCall(t, call)
+	checkLevel(t, r.lock, gpio.High)
+	r.clock.Advance(1 * ms)
 	if err := result(t, call); err != nil {
 		t.Fatal(err)
 	}
+	r.checkInactive(t)
 	if got := r.a.State().Lock; got != hal.Locked {
 		t.Fatalf("after Lock: %q", got)
 	}
@@ -203,16 +266,21 @@ func TestActiveLowInversion(t *testing.T) {
 	r := newRig(t, cfg)
 	ctx := context.Background()
 
+	r.checkInactive(t)
 	call := async(func() error { return r.a.Unlock(ctx) })
 	r.clock.waitTimers(t, 1)
+	checkLevel(t, r.unlock, gpio.Low) // active
 	r.clock.Advance(500 * ms)
 	if err := result(t, call); err != nil {
 		t.Fatal(err)
 	}
+	checkLevel(t, r.unlock, gpio.High)
 	if err := r.a.AuthorizeEngineStart(ctx); err != nil {
 		t.Fatal(err)
 	}
+	checkLevel(t, r.engine, gpio.Low) // active
 	r.clock.Advance(cfg.EngineWindow)
+	r.checkInactive(t)
 
 	checkEvents(t, r.j.of("UNLOCK"), []event{
 		{"UNLOCK", gpio.High, 0}, {"UNLOCK", gpio.Low, 0}, {"UNLOCK", gpio.High, 500 * ms},
@@ -234,12 +302,15 @@ func TestEngineWindowEndsByItself(t *testing.T) {
 	if got, want := r.a.State().EngineAuthorizedUntil, t0.Add(20*time.Second); !got.Equal(want) {
 		t.Fatalf("EngineAuthorizedUntil = %v, want %v", got, want)
 	}
+	checkLevel(t, r.engine, gpio.High)
 	r.clock.Advance(20*time.Second - time.Nanosecond)
 	checkEvents(t, r.j.of("ENGINE"), []event{{"ENGINE", gpio.Low, 0}, {"ENGINE", gpio.High, 0}})
+	checkLevel(t, r.engine, gpio.High)
 	r.clock.Advance(time.Nanosecond)
 	checkEvents(t, r.j.of("ENGINE"), []event{
 		{"ENGINE", gpio.Low, 0}, {"ENGINE", gpio.High, 0}, {"ENGINE", gpio.Low, 20 * time.Second},
 	})
+	checkLevel(t, r.engine, gpio.Low)
 	if got := r.a.State().EngineAuthorizedUntil; !got.IsZero() {
 		t.Fatalf("EngineAuthorizedUntil after the window = %v", got)
 	}
@@ -265,10 +336,14 @@ func TestEngineWindowExtends(t *testing.T) {
 		t.Fatalf("EngineAuthorizedUntil = %v, want %v", got, want)
 	}
 	r.clock.Advance(25 * time.Second) // past the first window's end
-	r.clock.Advance(5 * time.Second)
+	checkLevel(t, r.engine, gpio.High)
+	r.clock.Advance(5*time.Second - time.Nanosecond)
+	checkLevel(t, r.engine, gpio.High)
+	r.clock.Advance(time.Nanosecond)
 	checkEvents(t, r.j.of("ENGINE"), []event{
 		{"ENGINE", gpio.Low, 0}, {"ENGINE", gpio.High, 0}, {"ENGINE", gpio.Low, 40 * time.Second},
 	})
+	checkLevel(t, r.engine, gpio.Low)
 }
 
 func TestEnginePulseMode(t *testing.T) {
@@ -280,13 +355,20 @@ func TestEnginePulseMode(t *testing.T) {
 
 	call := async(func() error { return r.a.AuthorizeEngineStart(context.Background()) })
 	r.clock.waitTimers(t, 1)
+	checkLevel(t, r.engine, gpio.High)
 	r.clock.Advance(249 * ms)
 	if r.clock.pending() != 1 {
 		t.Fatal("engine pulse ended before 250 ms")
 	}
+	pendingCall(t, call)
+	checkLevel(t, r.engine, gpio.High)
 	r.clock.Advance(1 * ms)
 	if err := result(t, call); err != nil {
 		t.Fatal(err)
+	}
+	checkLevel(t, r.engine, gpio.Low)
+	if got := r.clock.requested(); !slices.Equal(got, []time.Duration{250 * ms}) {
+		t.Fatalf("durations asked of the clock = %v, want [250ms]", got)
 	}
 	checkEvents(t, r.j.of("ENGINE"), []event{
 		{"ENGINE", gpio.Low, 0}, {"ENGINE", gpio.High, 0}, {"ENGINE", gpio.Low, 250 * ms},
@@ -308,7 +390,9 @@ func TestCloseDuringWindow(t *testing.T) {
 	ctx := context.Background()
 	must(t, r.a.AuthorizeEngineStart(ctx))
 	r.clock.Advance(5 * time.Second)
+	checkLevel(t, r.engine, gpio.High)
 	must(t, r.a.Close())
+	r.checkInactive(t)
 
 	checkEvents(t, r.j.of("ENGINE"), []event{
 		{"ENGINE", gpio.Low, 0}, {"ENGINE", gpio.High, 0}, {"ENGINE", gpio.Low, 5 * time.Second},
@@ -337,6 +421,7 @@ func TestCloseDuringWindow(t *testing.T) {
 	if got := len(r.j.all()); got != n {
 		t.Fatalf("Out calls after Close: %v", r.j.all()[n:])
 	}
+	r.checkInactive(t)
 }
 
 func TestCloseCutsPulseShort(t *testing.T) {
@@ -344,10 +429,12 @@ func TestCloseCutsPulseShort(t *testing.T) {
 	call := async(func() error { return r.a.Unlock(context.Background()) })
 	r.clock.waitTimers(t, 1)
 	r.clock.Advance(100 * ms)
+	checkLevel(t, r.unlock, gpio.High)
 	must(t, r.a.Close())
 	if err := result(t, call); !errors.Is(err, hal.ErrClosed) {
 		t.Fatalf("Unlock cut by Close = %v, want hal.ErrClosed", err)
 	}
+	r.checkInactive(t)
 	checkEvents(t, r.j.of("UNLOCK"), []event{
 		{"UNLOCK", gpio.Low, 0}, {"UNLOCK", gpio.High, 0}, {"UNLOCK", gpio.Low, 100 * ms}, {"UNLOCK", gpio.Low, 100 * ms},
 	})
@@ -370,6 +457,7 @@ func TestCancelledContextDoesNothing(t *testing.T) {
 		}
 	}
 	checkEvents(t, r.j.all(), inactiveAtStart(0))
+	r.checkInactive(t)
 }
 
 func TestPulsesDoNotOverlap(t *testing.T) {
@@ -392,6 +480,7 @@ func TestPulsesDoNotOverlap(t *testing.T) {
 		must(t, result(t, c))
 	}
 
+	r.checkInactive(t)
 	pulses := r.j.all()[5:]
 	if len(pulses) != 6 {
 		t.Fatalf("want 3 pulses, got %v", pulses)
@@ -430,6 +519,7 @@ func TestFeedbackPlaysAndIsReplaced(t *testing.T) {
 		r.j.waitLen(t, before+1)
 	}
 	r.clock.waitTimers(t, 0)
+	r.checkInactive(t)
 
 	checkEvents(t, r.j.of("LED"), []event{
 		{"LED", gpio.Low, 0},
@@ -451,29 +541,20 @@ func TestCloseStopsPattern(t *testing.T) {
 	must(t, r.a.Feedback(context.Background(), hal.PatternError))
 	r.clock.waitTimers(t, 2)
 	r.clock.Advance(50 * ms)
+	checkLevel(t, r.led, gpio.High)
+	checkLevel(t, r.buzzer, gpio.High)
 	must(t, r.a.Close())
 	if r.clock.pending() != 0 {
 		t.Fatalf("pattern timers survived Close")
 	}
+	checkLevel(t, r.led, gpio.Low)
+	checkLevel(t, r.buzzer, gpio.Low)
 	for _, pin := range []string{"LED", "BUZZER"} {
 		es := r.j.of(pin)
 		if last := es[len(es)-1]; last.level != gpio.Low {
 			t.Fatalf("%s left %v after Close: %v", pin, last.level, es)
 		}
 	}
-}
-
-// nextIn is the time to the earliest pending timer.
-func (c *fakeClock) nextIn() time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var next time.Duration = -1
-	for _, t := range c.timers {
-		if d := t.at.Sub(c.now); next < 0 || d < next {
-			next = d
-		}
-	}
-	return next
 }
 
 func TestDoorInput(t *testing.T) {
@@ -492,21 +573,37 @@ func TestDoorInput(t *testing.T) {
 		cfg.DoorInput.ActiveLow = tc.activeLow
 		cfg.DoorInput.Pull = tc.pull
 		r := newRig(t, cfg)
-		if !r.door.isInput || r.door.pull != tc.pull.periph() {
-			t.Fatalf("door input not configured: input=%v pull=%v", r.door.isInput, r.door.pull)
+		if n := r.door.ins.Load(); n != 1 {
+			t.Fatalf("door input configured %d times, want once", n)
+		}
+		if got := r.door.Pull(); got != tc.pull.periph() {
+			t.Fatalf("door pull = %v, want %v", got, tc.pull.periph())
+		}
+		// gpiotest.Pin.In applies the bias: a pulled-up active-low switch
+		// or a pulled-down active-high one reads closed at rest (and an
+		// unbiased gpiotest line stays low).
+		if s := r.a.State(); s.DoorOpen == nil || *s.DoorOpen {
+			t.Errorf("active_low=%v pull=%v at rest: DoorOpen = %v, want false", tc.activeLow, tc.pull, s.DoorOpen)
 		}
 		r.door.set(tc.level)
 		s := r.a.State()
 		if s.DoorOpen == nil || *s.DoorOpen != tc.open {
 			t.Errorf("active_low=%v level=%v: DoorOpen = %v, want %v", tc.activeLow, tc.level, s.DoorOpen, tc.open)
 		}
+		if es := r.j.of("DOOR"); len(es) != 0 {
+			t.Fatalf("the door input was driven: %v", es)
+		}
+		must(t, r.a.Close())
+		if s := r.a.State(); s.DoorOpen != nil {
+			t.Fatalf("DoorOpen after Close = %v", *s.DoorOpen)
+		}
 	}
 
 	// Not wired: nil.
 	cfg := testConfig()
 	cfg.DoorInput.Line = ""
-	a, err := New(cfg, Pins{Unlock: &fakePin{name: "U"}, Lock: &fakePin{name: "L"}, Engine: &fakePin{name: "E"},
-		LED: &fakePin{name: "LED"}, Buzzer: &fakePin{name: "B"}}, WithLogger(slog.New(slog.DiscardHandler)))
+	a, err := New(cfg, Pins{Unlock: newPin("U", nil, nil), Lock: newPin("L", nil, nil), Engine: newPin("E", nil, nil),
+		LED: newPin("LED", nil, nil), Buzzer: newPin("B", nil, nil)}, WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -519,7 +616,7 @@ func TestDoorInput(t *testing.T) {
 func TestEngineNotWired(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Unlock.Line, cfg.Lock.Line = "U", "L"
-	a, err := New(cfg, Pins{Unlock: &fakePin{name: "U"}, Lock: &fakePin{name: "L"}}, WithLogger(slog.New(slog.DiscardHandler)))
+	a, err := New(cfg, Pins{Unlock: newPin("U", nil, nil), Lock: newPin("L", nil, nil)}, WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -532,30 +629,37 @@ func TestEngineNotWired(t *testing.T) {
 }
 
 func TestNewErrors(t *testing.T) {
-	j := newJournal(newFakeClock())
 	cfg := testConfig()
 
-	_, err := New(cfg, Pins{Unlock: &fakePin{name: "U"}})
+	_, err := New(cfg, Pins{Unlock: newPin("U", nil, nil)})
 	if err == nil || !strings.Contains(err.Error(), `hal.lock: line "LOCK" configured but no pin given`) {
 		t.Fatalf("missing pin: %v", err)
 	}
 
 	cfg.Engine.Line = ""
-	_, err = New(cfg, Pins{Unlock: &fakePin{name: "U"}, Lock: &fakePin{name: "L"}, Engine: &fakePin{name: "E"}})
-	if err == nil || !strings.Contains(err.Error(), "hal.engine: pin fake(E) given but no line configured") {
+	_, err = New(cfg, Pins{Unlock: newPin("U", nil, nil), Lock: newPin("L", nil, nil), Engine: newPin("E", nil, nil)})
+	if err == nil || !strings.Contains(err.Error(), "hal.engine: pin E(0) given but no line configured") {
 		t.Fatalf("extra pin: %v", err)
 	}
 
 	// A failing line is an error, and the others are still driven inactive.
 	cfg = testConfig()
 	cfg.DoorInput.Line = ""
-	bad := &fakePin{name: "U", j: j, outErr: errors.New("device busy")}
-	_, err = New(cfg, Pins{Unlock: bad, Lock: &fakePin{name: "L", j: j}, Engine: &fakePin{name: "E", j: j},
-		LED: &fakePin{name: "LED", j: j}, Buzzer: &fakePin{name: "B", j: j}})
+	j := newJournal()
+	bad := newPin("U", nil, j)
+	bad.outErr = errors.New("device busy")
+	others := []*recPin{newPin("L", nil, j), newPin("E", nil, j), newPin("LED", nil, j), newPin("B", nil, j)}
+	for _, p := range others {
+		p.L = gpio.High // left active
+	}
+	_, err = New(cfg, Pins{Unlock: bad, Lock: others[0], Engine: others[1], LED: others[2], Buzzer: others[3]})
 	if err == nil || !strings.Contains(err.Error(), "hal.unlock: line U: drive inactive: device busy") {
 		t.Fatalf("failing line: %v", err)
 	}
 	checkEvents(t, j.all(), []event{{"L", gpio.Low, 0}, {"E", gpio.Low, 0}, {"LED", gpio.Low, 0}, {"B", gpio.Low, 0}})
+	for _, p := range others {
+		checkLevel(t, p, gpio.Low)
+	}
 
 	cfg.UnlockPulse = 0
 	if _, err := New(cfg, Pins{}); err == nil || !strings.Contains(err.Error(), "hal.unlock_pulse") {
@@ -568,10 +672,11 @@ func TestNewErrors(t *testing.T) {
 // and unlock were never active together and that all ends inactive.
 func TestConcurrentUse(t *testing.T) {
 	clock := &instantClock{}
-	j := newJournal(clock)
-	pins := map[string]*fakePin{}
+	j := newJournal()
+	pinClock := clockwork.NewFakeClockAt(t0)
+	pins := map[string]*recPin{}
 	for _, n := range []string{"UNLOCK", "LOCK", "ENGINE", "LED", "BUZZER", "DOOR"} {
-		pins[n] = &fakePin{name: n, j: j}
+		pins[n] = newPin(n, pinClock, j)
 	}
 	cfg := testConfig()
 	a, err := New(cfg, Pins{Unlock: pins["UNLOCK"], Lock: pins["LOCK"], Engine: pins["ENGINE"],
@@ -614,6 +719,9 @@ func TestConcurrentUse(t *testing.T) {
 		if n != "DOOR" && p.Read() != gpio.Low {
 			t.Errorf("%s left active", n)
 		}
+	}
+	if es := j.of("DOOR"); len(es) != 0 {
+		t.Fatalf("the door input was driven: %v", es)
 	}
 }
 

@@ -4,8 +4,8 @@
 // and buzzer, and an optional door-state input.
 //
 // Open resolves the lines named in a Config and builds the Actuator; New
-// builds one from lines already resolved (tests pass fake pins and a fake
-// Clock). README.md beside this file describes the wiring of the Raspberry Pi
+// builds one from lines already resolved (tests pass periph's gpiotest pins
+// and a fake Clock). README.md beside this file describes the wiring of the Raspberry Pi
 // bench rig.
 //
 // # Engine-start authorization
@@ -40,6 +40,13 @@
 // driver inputs, so an input line reads inactive), and a stuck line must not
 // be able to grant more than the engine controller's own window. Restarting
 // the daemon drives every output inactive again.
+//
+// # Lock state
+//
+// State reports the lock state that the last lock or unlock pulse set; it is
+// hal.Locked at start (the vehicle is assumed parked and locked). There is
+// no lock-state input: the optional door input reports whether the door is
+// open, never whether it is locked.
 //
 // # Concurrency
 //

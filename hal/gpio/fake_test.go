@@ -1,32 +1,43 @@
 package gpio
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"periph.io/x/conn/v3/gpio"
-	"periph.io/x/conn/v3/physic"
+	"periph.io/x/conn/v3/gpio/gpiotest"
 )
 
-// The fakes below stand in for periph's gpiotest.Pin, which this module
-// cannot import: gpiotest needs github.com/jonboulle/clockwork, which is not
-// in go.mod. fakePin additionally journals every Out call with the fake
-// clock's time, which is what the tests assert on.
+// The actuator under test drives periph's gpiotest.Pin. Final and current
+// levels are read from the gpiotest.Pin itself (Read, L); recPin wraps it
+// only to keep the ordered history of Out calls, which gpiotest.Pin does not
+// keep and which proves that no output ever went active at start or at
+// Close.
+//
+// Time is one clockwork.FakeClock: it is the Clock of every gpiotest.Pin of a
+// rig, it stamps the history and it is the time of fakeClock, the
+// actuator's Clock. fakeClock keeps its own timers so that they fire in
+// order, synchronously, each at its own time, inside Advance: clockwork's
+// AfterFunc calls f in a new goroutine once Advance has already moved the
+// clock to its end, so the end of an engine-start window would be stamped
+// with the wrong time and tests would have to poll for it.
 
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // stuck guards against a hung test; it is not a timing assertion.
 const stuck = 10 * time.Second
 
-// fakeClock is a manual clock: timers fire, in order and synchronously,
-// inside Advance.
+// fakeClock is the actuator's Clock on a clockwork fake clock: timers fire,
+// in order and synchronously, inside Advance.
 type fakeClock struct {
+	cw *clockwork.FakeClock // the time; also the Clock of the rig's pins
+
 	mu      sync.Mutex
-	now     time.Time
 	timers  []*fakeTimer
 	asked   []time.Duration // every AfterFunc duration, in order
 	changed chan struct{}   // closed and replaced whenever timers change
@@ -39,18 +50,16 @@ type fakeTimer struct {
 	done bool
 }
 
-func newFakeClock() *fakeClock { return &fakeClock{now: t0, changed: make(chan struct{})} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
+func newFakeClock() *fakeClock {
+	return &fakeClock{cw: clockwork.NewFakeClockAt(t0), changed: make(chan struct{})}
 }
+
+func (c *fakeClock) Now() time.Time { return c.cw.Now() }
 
 func (c *fakeClock) AfterFunc(d time.Duration, f func()) Timer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t := &fakeTimer{c: c, at: c.now.Add(d), f: f}
+	t := &fakeTimer{c: c, at: c.cw.Now().Add(d), f: f}
 	c.timers = append(c.timers, t)
 	c.asked = append(c.asked, d)
 	c.notifyLocked()
@@ -79,7 +88,7 @@ func (c *fakeClock) notifyLocked() {
 // its own time.
 func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Lock()
-	end := c.now.Add(d)
+	end := c.cw.Now().Add(d)
 	for {
 		var next *fakeTimer
 		for _, t := range c.timers {
@@ -92,13 +101,13 @@ func (c *fakeClock) Advance(d time.Duration) {
 		}
 		next.done = true
 		c.timers = slices.DeleteFunc(c.timers, func(o *fakeTimer) bool { return o == next })
-		c.now = next.at
+		c.cw.Advance(next.at.Sub(c.cw.Now()))
 		c.notifyLocked()
 		c.mu.Unlock()
 		next.f()
 		c.mu.Lock()
 	}
-	c.now = end
+	c.cw.Advance(end.Sub(c.cw.Now()))
 	c.mu.Unlock()
 }
 
@@ -114,6 +123,20 @@ func (c *fakeClock) requested() []time.Duration {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.Clone(c.asked)
+}
+
+// nextIn is the time to the earliest pending timer.
+func (c *fakeClock) nextIn() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.cw.Now()
+	var next time.Duration = -1
+	for _, t := range c.timers {
+		if d := t.at.Sub(now); next < 0 || d < next {
+			next = d
+		}
+	}
+	return next
 }
 
 // waitTimers waits until exactly n timers are pending.
@@ -135,7 +158,8 @@ func (c *fakeClock) waitTimers(t *testing.T, n int) {
 	}
 }
 
-// event is one Out call: which pin, which level, when (since t0).
+// event is one Out call: which pin, which level, when (since t0, by the
+// pin's Clock).
 type event struct {
 	pin   string
 	level gpio.Level
@@ -147,19 +171,16 @@ func (e event) String() string { return fmt.Sprintf("%s=%v@%v", e.pin, e.level, 
 // journal records the Out calls of all the pins of one test, in order.
 type journal struct {
 	mu      sync.Mutex
-	clock   interface{ Now() time.Time }
 	events  []event
 	changed chan struct{}
 }
 
-func newJournal(c interface{ Now() time.Time }) *journal {
-	return &journal{clock: c, changed: make(chan struct{})}
-}
+func newJournal() *journal { return &journal{changed: make(chan struct{})} }
 
-func (j *journal) add(pin string, l gpio.Level) {
+func (j *journal) add(e event) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.events = append(j.events, event{pin: pin, level: l, at: j.clock.Now().Sub(t0)})
+	j.events = append(j.events, e)
 	close(j.changed)
 	j.changed = make(chan struct{})
 }
@@ -201,71 +222,49 @@ func (j *journal) waitLen(t *testing.T, n int) {
 	}
 }
 
-// fakePin is a gpio.PinIO that journals its Out calls.
-type fakePin struct {
-	name string
-	j    *journal
+// recPin is a gpiotest.Pin that journals each Out call, stamped with the
+// pin's Clock, before handing it to the gpiotest.Pin.
+type recPin struct {
+	*gpiotest.Pin
+	j      *journal // nil: Out calls are not journaled
+	outErr error    // when set, Out fails and leaves the line alone
 
-	mu      sync.Mutex
-	level   gpio.Level
-	pull    gpio.Pull
-	isInput bool
-	outErr  error // returned by Out when set
-	closed  int   // Close calls
+	ins    atomic.Int32 // In calls
+	closed atomic.Int32 // Close calls (what Open's release does)
 }
 
-var _ gpio.PinIO = (*fakePin)(nil)
+var _ gpio.PinIO = (*recPin)(nil)
 
-func (p *fakePin) String() string   { return "fake(" + p.name + ")" }
-func (p *fakePin) Halt() error      { return nil }
-func (p *fakePin) Name() string     { return p.name }
-func (p *fakePin) Number() int      { return 0 }
-func (p *fakePin) Function() string { return "" }
-
-func (p *fakePin) In(pull gpio.Pull, edge gpio.Edge) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if edge != gpio.NoEdge {
-		return errors.New("fakePin: edges not supported")
+// newPin returns a journaled gpiotest.Pin called name on clock c; a nil c is
+// a fake clock standing at t0, a nil j journals nothing.
+func newPin(name string, c clockwork.Clock, j *journal) *recPin {
+	if c == nil {
+		c = clockwork.NewFakeClockAt(t0)
 	}
-	p.isInput, p.pull = true, pull
-	return nil
+	return &recPin{Pin: &gpiotest.Pin{N: name, Clock: c}, j: j}
 }
 
-func (p *fakePin) Read() gpio.Level {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.level
-}
-
-func (p *fakePin) WaitForEdge(time.Duration) bool { return false }
-func (p *fakePin) Pull() gpio.Pull                { return p.pull }
-func (p *fakePin) DefaultPull() gpio.Pull         { return gpio.PullNoChange }
-
-func (p *fakePin) Out(l gpio.Level) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+func (p *recPin) Out(l gpio.Level) error {
 	if p.outErr != nil {
 		return p.outErr
 	}
-	p.isInput, p.level = false, l
 	if p.j != nil {
-		p.j.add(p.name, l)
+		p.j.add(event{pin: p.N, level: l, at: p.Clock.Now().Sub(t0)})
 	}
-	return nil
+	return p.Pin.Out(l)
 }
 
-func (p *fakePin) PWM(gpio.Duty, physic.Frequency) error { return errors.New("fakePin: no PWM") }
-
-// Close is what Open's release calls on a character-device line.
-func (p *fakePin) Close() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.closed++
+func (p *recPin) In(pull gpio.Pull, edge gpio.Edge) error {
+	p.ins.Add(1)
+	return p.Pin.In(pull, edge)
 }
 
-func (p *fakePin) set(l gpio.Level) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.level = l
+// Close counts the release of a character-device line.
+func (p *recPin) Close() { p.closed.Add(1) }
+
+// set is the outside world driving an input line.
+func (p *recPin) set(l gpio.Level) {
+	p.Pin.Lock()
+	defer p.Pin.Unlock()
+	p.L = l
 }

@@ -12,7 +12,7 @@ import (
 )
 
 // fakeFinder knows lines by name and by "chip/offset".
-type fakeFinder map[string]*fakePin
+type fakeFinder map[string]*recPin
 
 func (f fakeFinder) byName(name string) (gpio.PinIO, error) {
 	if p, ok := f[name]; ok {
@@ -31,7 +31,7 @@ func (f fakeFinder) byChipOffset(chip string, offset int) (gpio.PinIO, error) {
 func (fakeFinder) hint() string { return "" }
 
 func TestOpenResolvesAndReleases(t *testing.T) {
-	unlock, lock, led := &fakePin{name: "GPIO17"}, &fakePin{name: "GPIO27"}, &fakePin{name: "GPIO23"}
+	unlock, lock, led := newPin("GPIO17", nil, nil), newPin("GPIO27", nil, nil), newPin("GPIO23", nil, nil)
 	f := fakeFinder{"GPIO17": unlock, "gpiochip0/27": lock, "GPIO23": led}
 	cfg := DefaultConfig()
 	cfg.Unlock.Line = "GPIO17"
@@ -48,16 +48,16 @@ func TestOpenResolvesAndReleases(t *testing.T) {
 		t.Fatalf("engine: %v", err)
 	}
 	must(t, a.Close())
-	for _, p := range []*fakePin{unlock, lock, led} {
-		if p.closed != 1 {
-			t.Errorf("%s released %d times, want once", p.name, p.closed)
+	for _, p := range []*recPin{unlock, lock, led} {
+		if n := p.closed.Load(); n != 1 {
+			t.Errorf("%s released %d times, want once", p.N, n)
 		}
 	}
 }
 
 func TestOpenMissingLine(t *testing.T) {
-	j := newJournal(newFakeClock())
-	f := fakeFinder{"GPIO17": &fakePin{name: "GPIO17", j: j}}
+	j := newJournal()
+	f := fakeFinder{"GPIO17": newPin("GPIO17", nil, j)}
 	cfg := DefaultConfig()
 	cfg.Unlock.Line = "GPIO99"
 	cfg.Lock.Line = "GPIO17"
@@ -70,13 +70,13 @@ func TestOpenMissingLine(t *testing.T) {
 	}
 	// The lock line was found but neither driven nor released: it was never
 	// requested.
-	if es := j.all(); len(es) != 0 || f["GPIO17"].closed != 0 {
-		t.Fatalf("lock line touched: %v, released %d times", es, f["GPIO17"].closed)
+	if es := j.all(); len(es) != 0 || f["GPIO17"].closed.Load() != 0 {
+		t.Fatalf("lock line touched: %v, released %d times", es, f["GPIO17"].closed.Load())
 	}
 }
 
 func TestOpenSameLineTwice(t *testing.T) {
-	p := &fakePin{name: "GPIO17"}
+	p := newPin("GPIO17", nil, nil)
 	f := fakeFinder{"GPIO17": p, "gpiochip0/17": p}
 	cfg := DefaultConfig()
 	cfg.Unlock.Line = "GPIO17"
@@ -88,15 +88,16 @@ func TestOpenSameLineTwice(t *testing.T) {
 }
 
 func TestOpenReleasesOnFailure(t *testing.T) {
-	unlock := &fakePin{name: "GPIO17", outErr: errors.New("device or resource busy")}
-	lock := &fakePin{name: "GPIO27"}
+	unlock := newPin("GPIO17", nil, nil)
+	unlock.outErr = errors.New("device or resource busy")
+	lock := newPin("GPIO27", nil, nil)
 	cfg := DefaultConfig()
 	cfg.Unlock.Line, cfg.Lock.Line = "GPIO17", "GPIO27"
 	_, err := open(cfg, fakeFinder{"GPIO17": unlock, "GPIO27": lock}, WithLogger(slog.New(slog.DiscardHandler)))
 	if err == nil || !strings.Contains(err.Error(), "hal.unlock: line GPIO17: drive inactive: device or resource busy") {
 		t.Fatalf("open = %v", err)
 	}
-	if unlock.closed != 1 || lock.closed != 1 {
+	if unlock.closed.Load() != 1 || lock.closed.Load() != 1 {
 		t.Fatalf("lines not released after a failed open")
 	}
 }
