@@ -15,6 +15,8 @@ type Candidate struct {
 	Kpersistent secret.Bytes
 	LastUsed    time.Time
 	StoreOrder  int
+	// Endpoint is the record as last committed. It is shared: do not modify it.
+	Endpoint *Endpoint
 }
 
 // FastCandidates returns the fast-path candidates in the order of PROTOCOL.md
@@ -31,7 +33,7 @@ func candidateOf(e *Endpoint) *Candidate {
 	if e.State != StateActive || len(e.Kpersistent) == 0 {
 		return nil
 	}
-	return &Candidate{KeyID: e.KeyID, PublicKey: e.PublicKey, Kpersistent: e.Kpersistent, LastUsed: e.LastUsed, StoreOrder: e.StoreOrder}
+	return &Candidate{KeyID: e.KeyID, PublicKey: e.PublicKey, Kpersistent: e.Kpersistent, LastUsed: e.LastUsed, StoreOrder: e.StoreOrder, Endpoint: e}
 }
 
 func candidateBefore(a, b *Candidate) int {

@@ -183,7 +183,7 @@ func TestStoreOrderAssigned(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		e.StoreOrder = 42
+		e.FriendlyName = "renamed"
 		return tx.PutEndpoint(e)
 	})
 	_ = s.View(func(tx *keystore.Tx) error {

@@ -1,7 +1,6 @@
 package keystore
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -95,71 +94,84 @@ type Identity struct {
 	VehiclePK         []byte `json:"vehicle_pk"`
 }
 
-// The on-disk forms use plain byte slices: secret.Bytes refuses to marshal.
-
-type endpointRecord struct {
-	PublicKey    []byte    `json:"pk"`
-	SlotID       []byte    `json:"slot,omitempty"`
-	Role         Role      `json:"role"`
-	Profile      int       `json:"profile"`
-	State        State     `json:"state"`
-	Kpersistent  []byte    `json:"kp,omitempty"`
-	NotBefore    time.Time `json:"nb,omitzero"`
-	NotAfter     time.Time `json:"na,omitzero"`
-	FriendlyName string    `json:"name"`
-	LTSS         []byte    `json:"ltss,omitempty"`
-	StoreOrder   int       `json:"order"`
-	Created      time.Time `json:"created"`
-	LastUsed     time.Time `json:"last_used,omitzero"`
-}
+// The on-disk forms of endpoints and slots (see codec.go). Secrets are
+// written with Expose: secret.Bytes refuses every other rendering.
 
 func encodeEndpoint(e *Endpoint) ([]byte, error) {
-	return json.Marshal(endpointRecord{
-		PublicKey: e.PublicKey, SlotID: e.SlotID, Role: e.Role, Profile: e.Profile, State: e.State,
-		Kpersistent: e.Kpersistent, NotBefore: e.NotBefore, NotAfter: e.NotAfter,
-		FriendlyName: e.FriendlyName, LTSS: e.LTSS, StoreOrder: e.StoreOrder,
-		Created: e.Created, LastUsed: e.LastUsed,
-	})
+	w := newEncoder()
+	w.bytes(e.PublicKey)
+	w.bytes(e.SlotID)
+	w.str(string(e.Role))
+	w.int(e.Profile)
+	w.str(string(e.State))
+	w.bytes(e.Kpersistent.Expose())
+	w.time(e.NotBefore)
+	w.time(e.NotAfter)
+	w.str(e.FriendlyName)
+	w.bytes(e.LTSS.Expose())
+	w.int(e.StoreOrder)
+	w.time(e.Created)
+	w.time(e.LastUsed)
+	return w.b, nil
 }
 
 func decodeEndpoint(id, b []byte) (*Endpoint, error) {
-	var r endpointRecord
-	if err := json.Unmarshal(b, &r); err != nil || len(id) != len(keys.KeyID{}) {
+	if len(id) != len(keys.KeyID{}) {
+		return nil, fmt.Errorf("%w: endpoint key %x", ErrCorrupt, id)
+	}
+	r := newDecoder(b)
+	e := &Endpoint{KeyID: keys.KeyID(id)}
+	e.PublicKey = r.bytes()
+	e.SlotID = r.bytes()
+	e.Role = Role(r.str())
+	e.Profile = r.int()
+	e.State = State(r.str())
+	e.Kpersistent = r.bytes()
+	e.NotBefore = r.time()
+	e.NotAfter = r.time()
+	e.FriendlyName = r.str()
+	e.LTSS = r.bytes()
+	e.StoreOrder = r.int()
+	e.Created = r.time()
+	e.LastUsed = r.time()
+	if err := r.done(); err != nil {
 		return nil, fmt.Errorf("%w: endpoint %x: %v", ErrCorrupt, id, err)
 	}
-	return &Endpoint{
-		KeyID: keys.KeyID(id), PublicKey: r.PublicKey, SlotID: r.SlotID, Role: r.Role,
-		Profile: r.Profile, State: r.State, Kpersistent: r.Kpersistent,
-		NotBefore: r.NotBefore, NotAfter: r.NotAfter, FriendlyName: r.FriendlyName,
-		LTSS: r.LTSS, StoreOrder: r.StoreOrder, Created: r.Created, LastUsed: r.LastUsed,
-	}, nil
-}
-
-type slotRecord struct {
-	Entry    int       `json:"entry"`
-	IssuedTo []byte    `json:"issued_to"`
-	Bound    []byte    `json:"bound,omitempty"`
-	Token    []byte    `json:"token"`
-	State    SlotState `json:"state"`
+	return e, nil
 }
 
 func encodeSlot(s *Slot) ([]byte, error) {
-	r := slotRecord{Entry: s.Entry, IssuedTo: s.IssuedTo[:], Token: s.Token, State: s.State}
+	w := newEncoder()
+	w.int(s.Entry)
+	w.bytes(s.IssuedTo[:])
+	var bound []byte
 	if s.BoundEndpoint != nil {
-		r.Bound = s.BoundEndpoint[:]
+		bound = s.BoundEndpoint[:]
 	}
-	return json.Marshal(r)
+	w.bytes(bound)
+	w.bytes(s.Token.Expose())
+	w.str(string(s.State))
+	return w.b, nil
 }
 
 func decodeSlot(id, b []byte) (*Slot, error) {
-	var r slotRecord
-	if err := json.Unmarshal(b, &r); err != nil || len(r.IssuedTo) != len(keys.KeyID{}) ||
-		(r.Bound != nil && len(r.Bound) != len(keys.KeyID{})) {
+	r := newDecoder(b)
+	s := &Slot{ID: append([]byte(nil), id...)}
+	s.Entry = r.int()
+	issued := r.bytes()
+	bound := r.bytes()
+	s.Token = r.bytes()
+	s.State = SlotState(r.str())
+	err := r.done()
+	if err == nil && (len(issued) != len(keys.KeyID{}) || (bound != nil && len(bound) != len(keys.KeyID{}))) {
+		err = errRecord
+	}
+	if err != nil {
 		return nil, fmt.Errorf("%w: slot %x: %v", ErrCorrupt, id, err)
 	}
-	s := &Slot{ID: append([]byte(nil), id...), Entry: r.Entry, IssuedTo: keys.KeyID(r.IssuedTo), Token: r.Token, State: r.State}
-	if r.Bound != nil {
-		k := keys.KeyID(r.Bound)
+	s.IssuedTo = keys.KeyID(issued)
+	if bound != nil {
+		k := keys.KeyID(bound)
 		s.BoundEndpoint = &k
 	}
 	return s, nil

@@ -91,19 +91,13 @@ func (t *Tx) EndpointByPrefix(prefix []byte) (*Endpoint, error) {
 	return decodeEndpoint(k, v)
 }
 
-// PutEndpoint writes an endpoint. A new endpoint gets the next store order.
+// PutEndpoint writes an endpoint. A new endpoint gets the next store order;
+// an existing one keeps the store order it was read with.
 func (t *Tx) PutEndpoint(e *Endpoint) error {
 	if !t.writable {
 		return errReadOnly
 	}
-	b := t.tx.Bucket(bucketEndpoints)
-	if old := b.Get(e.KeyID[:]); old != nil {
-		prev, err := decodeEndpoint(e.KeyID[:], old)
-		if err != nil {
-			return err
-		}
-		e.StoreOrder = prev.StoreOrder
-	} else {
+	if t.tx.Bucket(bucketEndpoints).Get(e.KeyID[:]) == nil {
 		e.StoreOrder = t.nextOrder()
 		if err := t.meta().Put(keyNextOrder, binary.BigEndian.AppendUint64(nil, uint64(e.StoreOrder+1))); err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 	"github.com/dkvehicled/dkvehicled/policy"
 	"github.com/dkvehicled/dkvehicled/transaction/attestation"
 	"github.com/dkvehicled/dkvehicled/transaction/keys"
+	"github.com/dkvehicled/dkvehicled/transaction/securechannel"
 	"github.com/dkvehicled/dkvehicled/transaction/wire"
 )
 
@@ -65,6 +66,14 @@ func (r *run) exchange(ops []wire.Op, long bool) ([][]byte, error) {
 	if st != nil {
 		st.Ops, st.Timeout = ops, int(timeout.Milliseconds())
 		defer r.emit()
+	}
+	if r.ch == nil {
+		ch, err := securechannel.New(*r.session, 0)
+		if err != nil {
+			return nil, fail(wire.ReasonProtocol, "fast session: %v", err)
+		}
+		r.ch = ch
+		r.traceChannel(ch)
 	}
 	plain := wire.EncodeExchange(ops)
 	data, err := r.ch.WrapCommand(plain)

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/dkvehicled/dkvehicled/apdu"
@@ -39,23 +40,25 @@ var errNoApplet = errors.New("SELECT refused")
 
 // run is the state of one transaction.
 type run struct {
-	e      *Engine
-	t      apdu.Transceiver
-	outer  context.Context
-	ctx    context.Context
-	req    Request
-	o      *Outcome
-	now    time.Time
-	mark   time.Time
-	tr     keys.Transcript
-	eph    *ephemeral
-	cands  []*keystore.Candidate
-	crypt  []byte
-	ch     *securechannel.Channel
-	ep     *keystore.Endpoint
-	first  *firstUse
-	step   *Step
-	phases map[string]int
+	e     *Engine
+	t     apdu.Transceiver
+	ctx   context.Context
+	end   time.Time // the transaction's deadline
+	req   Request
+	o     *Outcome
+	now   time.Time
+	mark  time.Time
+	tr    keys.Transcript
+	eph   *ephemeral
+	cands []*keystore.Candidate
+	crypt []byte
+	ch    *securechannel.Channel
+	// session keys a fast-path channel not opened yet: a door tap on the
+	// fast path exchanges nothing protected.
+	session *keys.SessionKeys
+	ep      *keystore.Endpoint
+	first   *firstUse
+	step    *Step
 }
 
 // firstUse is an AUTH1 that named an issued, unbound slot: the endpoint is
@@ -72,13 +75,13 @@ type firstUse struct {
 func (e *Engine) Run(ctx context.Context, t apdu.Transceiver, req Request) *Outcome {
 	start := time.Now()
 	o := &Outcome{Result: ResultError, Path: PathNone, Action: policy.ActionAt(req.Role, req.Locked)}
-	r := &run{e: e, t: t, outer: ctx, req: req, o: o, now: e.cfg.Now(), mark: start, phases: map[string]int{}}
-	var cancel context.CancelFunc
-	r.ctx, cancel = context.WithTimeout(ctx, e.cfg.Timeouts.Transaction)
-	defer cancel()
+	r := &run{e: e, t: t, ctx: ctx, end: start.Add(e.cfg.Timeouts.Transaction), req: req, o: o, now: e.cfg.Now(), mark: start}
 	err := r.do()
 	r.finish(err)
 	o.Total = time.Since(start)
+	if !e.log.Enabled(ctx, slog.LevelDebug) {
+		return o
+	}
 	e.log.Debug("transaction", "role", req.Role, "result", o.Result, "path", o.Path, "key_id", keyIDAttr(o.KeyID),
 		"reason", o.Reason.String(), "detail", o.Detail, "ms", float64(o.Total.Microseconds())/1000)
 	return o
@@ -115,11 +118,12 @@ func (r *run) phase(name string) {
 	now := time.Now()
 	d := now.Sub(r.mark)
 	r.mark = now
-	if i, ok := r.phases[name]; ok {
-		r.o.Phases[i].Duration += d
-		return
+	for i := range r.o.Phases {
+		if r.o.Phases[i].Name == name {
+			r.o.Phases[i].Duration += d
+			return
+		}
 	}
-	r.phases[name] = len(r.o.Phases)
 	r.o.Phases = append(r.o.Phases, Phase{Name: name, Duration: d})
 }
 
@@ -150,13 +154,18 @@ func (r *run) traceChannel(ch *securechannel.Channel) {
 	}
 }
 
-// transmit sends one command under its own timeout within the transaction's.
+// transmit sends one command under its own timeout, cut short by the
+// transaction's.
 func (r *run) transmit(c apdu.Command, timeout time.Duration) (apdu.Response, error) {
-	ctx, cancel := context.WithTimeout(r.ctx, timeout)
+	d := time.Now().Add(timeout)
+	if r.end.Before(d) {
+		d = r.end
+	}
+	ctx, cancel := context.WithDeadline(r.ctx, d)
 	defer cancel()
 	resp, err := apdu.Transmit(ctx, r.t, c)
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) && r.outer.Err() == nil {
+		if errors.Is(err, context.DeadlineExceeded) && r.ctx.Err() == nil {
 			return resp, fail(wire.ReasonTimeout, "no answer to %02X %02X within %v", c.CLA, c.INS, timeout)
 		}
 		return resp, &transportError{err: err}
@@ -299,16 +308,10 @@ func (r *run) fast() (bool, error) {
 		return false, nil
 	}
 	r.o.Path = PathFast
-	ch, err := securechannel.New(session, 0)
-	if err != nil {
-		return false, fail(wire.ReasonProtocol, "fast session: %v", err)
-	}
-	r.ch = ch
-	r.traceChannel(ch)
-	var ep *keystore.Endpoint
-	if err := r.e.cfg.Store.View(func(tx *keystore.Tx) (err error) { ep, err = tx.Endpoint(match.KeyID); return err }); err != nil {
-		return false, fail(wire.ReasonUnknownKey, "fast match on a key no longer stored: %v", err)
-	}
+	r.session = &session // the channel opens at the first EXCHANGE, if any
+	// The candidate carries the record as last committed; afterAuth checks
+	// it again inside the store transaction that records the tap.
+	ep := match.Endpoint
 	r.identify(ep)
 	if ep.State != keystore.StateActive {
 		return false, fail(wire.ReasonKeyNotValid, "key %s is %s", ep.KeyID, ep.State)
@@ -497,7 +500,7 @@ func (r *run) controlFlow(success bool, reason wire.Reason) {
 	st := r.trace("CONTROL FLOW")
 	c := wire.ControlFlow(success, reason)
 	r.o.ControlFlow = c
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.outer), r.e.cfg.Timeouts.APDU)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), r.e.cfg.Timeouts.APDU)
 	defer cancel()
 	_, _ = r.t.Transceive(ctx, c)
 	r.phase("control_flow")
