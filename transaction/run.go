@@ -42,8 +42,9 @@ var errNoApplet = errors.New("SELECT refused")
 type run struct {
 	e     *Engine
 	t     apdu.Transceiver
-	ctx   context.Context
-	end   time.Time // the transaction's deadline
+	ctx   context.Context // the caller's
+	apdu  *apduContext    // each exchange's deadline
+	end   time.Time       // the transaction's deadline
 	req   Request
 	o     *Outcome
 	now   time.Time
@@ -74,8 +75,9 @@ type firstUse struct {
 // whether to actuate; Run never actuates anything itself.
 func (e *Engine) Run(ctx context.Context, t apdu.Transceiver, req Request) *Outcome {
 	start := time.Now()
-	o := &Outcome{Result: ResultError, Path: PathNone, Action: policy.ActionAt(req.Role, req.Locked)}
-	r := &run{e: e, t: t, ctx: ctx, end: start.Add(e.cfg.Timeouts.Transaction), req: req, o: o, now: e.cfg.Now(), mark: start}
+	o := &Outcome{Result: ResultError, Path: PathNone, Action: policy.ActionAt(req.Role, req.Locked), Phases: make([]Phase, 0, 8)}
+	r := &run{e: e, t: t, ctx: ctx, apdu: newAPDUContext(ctx), end: start.Add(e.cfg.Timeouts.Transaction), req: req, o: o, now: e.cfg.Now(), mark: start}
+	defer r.apdu.release()
 	err := r.do()
 	r.finish(err)
 	o.Total = time.Since(start)
@@ -161,9 +163,8 @@ func (r *run) transmit(c apdu.Command, timeout time.Duration) (apdu.Response, er
 	if r.end.Before(d) {
 		d = r.end
 	}
-	ctx, cancel := context.WithDeadline(r.ctx, d)
-	defer cancel()
-	resp, err := apdu.Transmit(ctx, r.t, c)
+	r.apdu.arm(d)
+	resp, err := apdu.Transmit(r.apdu, r.t, c)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && r.ctx.Err() == nil {
 			return resp, fail(wire.ReasonTimeout, "no answer to %02X %02X within %v", c.CLA, c.INS, timeout)
