@@ -49,9 +49,15 @@ func (r *run) afterAuth() error {
 		if cur.State != keystore.StateActive {
 			return fail(wire.ReasonKeyNotValid, "key %s became %s during the tap", cur.KeyID, cur.State)
 		}
+		if r.kp != nil {
+			cur.Kpersistent = r.kp
+		}
 		cur.LastUsed = r.now
 		return tx.PutEndpoint(cur)
 	})
+	if err == nil {
+		r.kp = nil
+	}
 	r.phase("store")
 	return storeErr(err)
 }
@@ -66,6 +72,9 @@ func (r *run) exchange(ops []wire.Op, long bool) ([][]byte, error) {
 	if st != nil {
 		st.Ops, st.Timeout = ops, int(timeout.Milliseconds())
 		defer r.emit()
+	}
+	if err := r.flushKp(); err != nil {
+		return nil, err
 	}
 	if r.ch == nil {
 		ch, err := securechannel.New(*r.session, 0)

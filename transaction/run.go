@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dkvehicled/dkvehicled/apdu"
+	"github.com/dkvehicled/dkvehicled/internal/secret"
 	"github.com/dkvehicled/dkvehicled/keystore"
 	"github.com/dkvehicled/dkvehicled/policy"
 	"github.com/dkvehicled/dkvehicled/transaction/keys"
@@ -57,9 +58,11 @@ type run struct {
 	// session keys a fast-path channel not opened yet: a door tap on the
 	// fast path exchanges nothing protected.
 	session *keys.SessionKeys
-	ep      *keystore.Endpoint
-	first   *firstUse
-	step    *Step
+	// kp is a Kpersistent from AUTH1 not yet written (see flushKp).
+	kp    secret.Bytes
+	ep    *keystore.Endpoint
+	first *firstUse
+	step  *Step
 }
 
 // firstUse is an AUTH1 that named an issued, unbound slot: the endpoint is
@@ -436,18 +439,30 @@ func (r *run) authenticate(ident, sig, tbs []byte, kp []byte) error {
 	if ep.State != keystore.StateActive || (slot != nil && slot.State == keystore.SlotRevoked) {
 		return fail(wire.ReasonKeyNotValid, "key %s is %s", ep.KeyID, ep.State)
 	}
-	err = r.e.cfg.Store.Update(func(tx *keystore.Tx) error {
-		cur, err := tx.Endpoint(ep.KeyID)
+	// Kpersistent is written with the next store write of this tap: before
+	// any EXCHANGE, with the last-use time on success, or alone at the end.
+	r.kp = kp
+	return nil
+}
+
+// flushKp writes a pending Kpersistent, if the key is still active.
+func (r *run) flushKp() error {
+	if r.kp == nil {
+		return nil
+	}
+	err := r.e.cfg.Store.Update(func(tx *keystore.Tx) error {
+		cur, err := tx.Endpoint(r.ep.KeyID)
 		if err != nil {
 			return err
 		}
 		if cur.State != keystore.StateActive {
 			return fail(wire.ReasonKeyNotValid, "key %s is %s", cur.KeyID, cur.State)
 		}
-		cur.Kpersistent = kp
+		cur.Kpersistent = r.kp
 		r.ep = cur
 		return tx.PutEndpoint(cur)
 	})
+	r.kp = nil
 	r.phase("store")
 	return storeErr(err)
 }
@@ -465,6 +480,9 @@ func storeErr(err error) error {
 // finish sends CONTROL FLOW and fills in the outcome.
 func (r *run) finish(err error) {
 	o := r.o
+	if ferr := r.flushKp(); ferr != nil {
+		r.e.log.Warn("storing Kpersistent", "key_id", r.ep.KeyID, "err", ferr)
+	}
 	var f *failure
 	var te *transportError
 	switch {
