@@ -309,3 +309,53 @@ func TestCheckFindsInconsistencies(t *testing.T) {
 		})
 	}
 }
+
+func TestAuditBounded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	s, err := keystore.Open(path, keystore.Options{AuditLimit: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range 12 {
+		if err := s.Update(func(tx *keystore.Tx) error {
+			_, err := tx.AppendAudit([]byte{byte(i)})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = s.View(func(tx *keystore.Tx) error {
+		recs, err := tx.Audit(100)
+		if err != nil || len(recs) != 5 {
+			t.Fatalf("%d records, %v", len(recs), err)
+		}
+		for i, r := range recs {
+			if r.Seq != uint64(8+i) || r.Data[0] != byte(7+i) {
+				t.Errorf("record %d: seq %d data %v", i, r.Seq, r.Data)
+			}
+		}
+		if recs, _ := tx.Audit(2); len(recs) != 2 || recs[1].Seq != 12 {
+			t.Errorf("newest two: %v", recs)
+		}
+		return nil
+	})
+}
+
+func TestSettingsPersist(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	s := open(t, path)
+	want := keystore.Settings{DigitalKeyDisabled: true, DisabledReason: "valet", DisabledReaders: []string{"door"}}
+	if err := s.Update(func(tx *keystore.Tx) error { return tx.PutSettings(want) }); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = open(t, path)
+	_ = s.View(func(tx *keystore.Tx) error {
+		got, err := tx.Settings()
+		if err != nil || !got.DigitalKeyDisabled || got.DisabledReason != "valet" || len(got.DisabledReaders) != 1 {
+			t.Fatalf("%+v %v", got, err)
+		}
+		return nil
+	})
+}
