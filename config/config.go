@@ -97,10 +97,8 @@ type Reader struct {
 	Name    string `toml:"name"`
 	Role    string `toml:"role"`    // door or dashboard
 	Backend string `toml:"backend"` // sim, pcsc or pn532
-	// Disabled starts the reader disabled (taps end with CONTROL FLOW 00 08).
-	Disabled bool   `toml:"disabled"`
-	PCSC     *PCSC  `toml:"pcsc"`
-	PN532    *PN532 `toml:"pn532"`
+	PCSC    *PCSC  `toml:"pcsc"`
+	PN532   *PN532 `toml:"pn532"`
 }
 
 // PCSC configures a PC/SC reader.
