@@ -148,6 +148,8 @@ type SimReaderArgs struct {
 type SimPlaceArgs struct {
 	Phone  string `json:"phone"`
 	Reader string `json:"reader"`
+	// LatencyMS delays every answer of the phone, as a slow NFC link would.
+	LatencyMS int `json:"latency_ms,omitempty"`
 }
 
 // SimShareArgs has one simulated phone (an owner) share a key offline with

@@ -69,7 +69,7 @@ type Daemon struct {
 // New builds the daemon from a checked configuration: it opens the store,
 // checks that it belongs to this vehicle, and opens the actuators and the
 // readers. Nothing acts yet; Run starts the reader loops.
-func New(cfg *config.Config, o Options) (d *Daemon, err error) {
+func New(cfg *config.Config, o Options) (*Daemon, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -79,38 +79,43 @@ func New(cfg *config.Config, o Options) (d *Daemon, err error) {
 	if o.Rand == nil {
 		o.Rand = rand.Reader
 	}
-	d = &Daemon{cfg: cfg, log: o.Logger, now: o.Now, rand: o.Rand, version: o.Version, started: time.Now(), metrics: newMetrics()}
-	defer func() {
-		if err != nil {
-			d.Close()
-		}
-	}()
+	d := &Daemon{cfg: cfg, log: o.Logger, now: o.Now, rand: o.Rand, version: o.Version, started: time.Now(), metrics: newMetrics()}
+	if err := d.open(); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// open does the work of New.
+func (d *Daemon) open() (err error) {
+	cfg := d.cfg
 	prof, _ := wire.ProfileByName(cfg.Vehicle.Profile)
 	key, err := cfg.VehicleKey()
 	if err != nil {
-		return nil, fmt.Errorf("vehicle key: %w", err)
+		return fmt.Errorf("vehicle key: %w", err)
 	}
 	profiles, err := policy.NewProfiles(cfg.Profiles)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	d.vehicle = transaction.Vehicle{Profile: prof, Identifier: cfg.VehicleIdentifier(), Key: key, Layout: cfg.Layout(), Profiles: profiles}
 	d.vehPK = keys.EncodePoint(&key.PublicKey)
 	if d.certHash, err = certHash(cfg, cfg.Vehicle.Certificate); err != nil {
-		return nil, err
+		return err
 	}
 	if d.rootHash, err = certHash(cfg, cfg.Vehicle.OEMRoot); err != nil {
-		return nil, err
+		return err
 	}
 	d.store, err = keystore.Open(cfg.Path(cfg.Store.Path), keystore.Options{LockTimeout: cfg.Store.LockTimeout.Or(time.Second), AuditLimit: cfg.Store.AuditLimit})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := d.checkIdentity(); err != nil {
-		return nil, err
+		return err
 	}
 	if err := d.store.View(func(tx *keystore.Tx) (err error) { d.settings, err = tx.Settings(); return err }); err != nil {
-		return nil, err
+		return err
 	}
 	d.engine, err = transaction.New(transaction.Config{
 		Vehicle: d.vehicle, Store: d.store, Rand: d.rand, Now: d.now, Logger: d.log,
@@ -121,26 +126,26 @@ func New(cfg *config.Config, o Options) (d *Daemon, err error) {
 		},
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	d.bus = newBus(d.store, d.now)
 	if d.act, err = d.openActuator(); err != nil {
-		return nil, err
+		return err
 	}
 	if cfg.Simulator.Enabled {
 		if d.sim, err = newSimulator(d); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for _, rc := range cfg.Readers {
 		r, err := d.openReader(rc)
 		if err != nil {
-			return nil, fmt.Errorf("reader %s: %w", rc.Name, err)
+			return fmt.Errorf("reader %s: %w", rc.Name, err)
 		}
 		role, _ := policy.ParseRole(rc.Role)
 		d.readers = append(d.readers, &readerLoop{name: rc.Name, role: role, backend: rc.Backend, r: r})
 	}
-	return d, nil
+	return nil
 }
 
 func certHash(cfg *config.Config, path string) (string, error) {

@@ -148,7 +148,7 @@ func tapEvent(rl *readerLoop, o *transaction.Outcome) control.Event {
 	if o.SlotID != nil {
 		ev.Slot = hexString(o.SlotID)
 	}
-	if o.ControlFlow != nil {
+	if o.ControlFlow != nil && !o.Allowed() {
 		ev.Reason = o.Reason.String()
 	}
 	for _, p := range o.Phases {

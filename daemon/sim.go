@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dkvehicled/dkvehicled/apdu"
 	"github.com/dkvehicled/dkvehicled/control"
 	"github.com/dkvehicled/dkvehicled/endpoint"
 	"github.com/dkvehicled/dkvehicled/enrol"
@@ -105,7 +106,11 @@ func (s *simulator) view(name string, p *endpoint.Phone) control.SimPhone {
 		v.Keys = append(v.Keys, k.KeyID().String())
 	}
 	for rn, r := range s.readers {
-		if r.Phone() == p {
+		on := r.Phone()
+		if slow, ok := on.(*slowPhone); ok {
+			on = slow.Phone
+		}
+		if on == apdu.Transceiver(p) {
 			v.Reader = rn
 		}
 	}
@@ -164,13 +169,17 @@ func (s *simulator) handle(ctx context.Context, peer control.Peer, verb string, 
 		if err != nil {
 			return nil, err
 		}
+		var card apdu.Transceiver = p
+		if a.LatencyMS > 0 {
+			card = &slowPhone{Phone: p, delay: time.Duration(a.LatencyMS) * time.Millisecond}
+		}
 		if verb == control.VerbSimPlace {
-			if err := r.Place(p); err != nil {
+			if err := r.Place(card); err != nil {
 				return nil, control.Errorf(control.CodeNotPermitted, err.Error())
 			}
 			return control.SimReader{Reader: a.Reader, Phone: a.Phone}, nil
 		}
-		return s.tap(ctx, r, p)
+		return s.tap(ctx, r, card)
 	case control.VerbSimRemove:
 		var a control.SimReaderArgs
 		if err := decode(&a); err != nil {
@@ -194,7 +203,7 @@ func (s *simulator) handle(ctx context.Context, peer control.Peer, verb string, 
 
 // tap places the phone, waits for the reader loop's event of that tap, and
 // removes the phone again.
-func (s *simulator) tap(ctx context.Context, r *sim.Reader, p *endpoint.Phone) (control.Event, error) {
+func (s *simulator) tap(ctx context.Context, r *sim.Reader, p apdu.Transceiver) (control.Event, error) {
 	sub := s.d.bus.subscribe()
 	defer sub.Stop()
 	if err := r.Place(p); err != nil {
@@ -300,4 +309,19 @@ func (s *simulator) share(a control.SimShareArgs) (control.SimShare, error) {
 		return control.SimShare{}, err
 	}
 	return control.SimShare{From: a.From, To: a.To, FriendKey: keys.KeyIDOf(inv.PublicKey).String(), Slot: hexString(sh.SlotIdentifier), MovedEntry: sh.MovedEntry}, s.save()
+}
+
+// slowPhone answers like its phone, late.
+type slowPhone struct {
+	*endpoint.Phone
+	delay time.Duration
+}
+
+func (s *slowPhone) Transceive(ctx context.Context, c []byte) ([]byte, error) {
+	select {
+	case <-time.After(s.delay):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return s.Phone.Transceive(ctx, c)
 }

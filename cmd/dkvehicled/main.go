@@ -86,15 +86,24 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 	defer stop()
 	owner, _ := cfg.SocketOwner()
 	group, _ := cfg.SocketGroup()
+	allowedGIDs := cfg.Control.AllowedGIDs
+	if group >= 0 {
+		// The socket's group may use it: that is what the group is for.
+		allowedGIDs = append(allowedGIDs, uint32(group))
+	}
 	srv, err := control.Listen(control.ServerConfig{
 		Path: cfg.Path(cfg.Control.Socket), Mode: cfg.SocketMode(), UID: owner, GID: group,
-		AllowedUIDs: cfg.Control.AllowedUIDs, AllowedGIDs: cfg.Control.AllowedGIDs, Logger: log,
+		AllowedUIDs: cfg.Control.AllowedUIDs, AllowedGIDs: allowedGIDs, Logger: log,
 	}, d)
 	if err != nil {
 		return errors.Join(err, d.Close())
 	}
+	// The socket outlives the reader loops, so clients see the last tap's
+	// event before it closes.
+	srvCtx, stopSrv := context.WithCancel(context.Background())
+	defer stopSrv()
 	serveDone := make(chan error, 1)
-	go func() { serveDone <- srv.Serve(ctx) }()
+	go func() { serveDone <- srv.Serve(srvCtx) }()
 	d.Run(ctx)
 	if _, err := sd.SdNotify(false, sd.SdNotifyReady); err != nil {
 		log.Warn("notifying systemd", "err", err)
@@ -125,6 +134,7 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 	_, _ = sd.SdNotify(false, sd.SdNotifyStopping)
 	log.Info("stopping: finishing the tap in progress")
 	d.Wait()
+	stopSrv()
 	err = errors.Join(srv.Close(), d.Close())
 	log.Info("dkvehicled stopped")
 	return err
