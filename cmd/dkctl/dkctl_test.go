@@ -1,0 +1,450 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dkvehicled/dkvehicled/control"
+)
+
+const (
+	aliceKey = "0123456789abcdef0123456789abcdef01234567"
+	bobKey   = "fedcba9876543210fedcba9876543210fedcba98"
+)
+
+var (
+	t0      = time.Date(2026, 3, 14, 9, 26, 53, 589_000_000, time.UTC)
+	sampleK = []control.Key{
+		{KeyID: aliceKey, Role: "owner", FriendlyName: "Alice", Profile: 0, ProfileName: "owner", State: "active",
+			Created: t0, LastUsed: t0.Add(time.Hour), HasKpersistent: true},
+		{KeyID: bobKey, Role: "friend", FriendlyName: "Bob", Profile: 2, ProfileName: "valet", State: "suspended",
+			Slot: "a1b2c3d4e5f60708", SlotState: "bound", NotBefore: t0, NotAfter: t0.Add(48 * time.Hour), Created: t0},
+	}
+	sampleTap = control.Event{Seq: 42, Time: t0, Type: "tap", Reader: "door", Role: "door", Result: "denied",
+		Path: "fast", KeyID: bobKey, FriendlyName: "Bob", Action: "unlock", Reason: "key_suspended",
+		Total:  control.Duration(12345678 * time.Nanosecond),
+		Phases: []control.Phase{{Name: "select", Time: control.Duration(1500 * time.Microsecond)}}}
+)
+
+// fakeDaemon answers every verb with a canned result and records requests.
+type fakeDaemon struct {
+	mu       sync.Mutex
+	requests []request
+	results  map[string]any
+	events   []control.Event // published into each subscription, then...
+	endSub   bool            // ...the subscription ends (the daemon shuts down)
+	dropped  uint64
+}
+
+type request struct {
+	verb string
+	args json.RawMessage
+}
+
+func newFakeDaemon() *fakeDaemon {
+	return &fakeDaemon{results: map[string]any{
+		control.VerbStatus: control.Status{Version: "1.2.3", Uptime: control.Duration(26*time.Hour + 3*time.Minute + 4*time.Second),
+			Profile: "ccc", VehicleIdentifier: "0011223344556677", DigitalKeyEnabled: false, DisabledReason: "valet",
+			Readers:   []control.Reader{{Name: "door", Role: "door", Backend: "sim", Enabled: true, OK: true, Since: t0, Taps: 7}},
+			Store:     control.StoreStats{Path: "/var/lib/dkvehicled/store.db", Owner: aliceKey, Endpoints: 2, Active: 1, FileBytes: 65536},
+			Actuators: control.ActuatorState{Lock: "locked"}},
+		control.VerbKeysList:  sampleK,
+		control.VerbKeysShow:  sampleK[1],
+		control.VerbSimTap:    sampleTap,
+		control.VerbMetrics:   control.Metrics{Text: "# TYPE dk_taps_total counter\ndk_taps_total 7\n"},
+		control.VerbAudit:     []control.AuditEntry{{Seq: 9, Event: sampleTap}},
+		control.VerbSimShare:  control.SimShare{From: "alice", To: "bob", FriendKey: bobKey, Slot: "a1b2", MovedEntry: 3},
+		control.VerbSimPhones: []control.SimPhone{{Name: "alice", Keys: []string{aliceKey}, Reader: "door"}},
+	}}
+}
+
+func (d *fakeDaemon) Handle(ctx context.Context, _ control.Peer, verb string, args json.RawMessage) (any, error) {
+	d.mu.Lock()
+	d.requests = append(d.requests, request{verb, args})
+	res := d.results[verb]
+	d.mu.Unlock()
+	switch r := res.(type) {
+	case error:
+		return nil, r
+	case func(context.Context) error:
+		return nil, r(ctx)
+	}
+	return res, nil
+}
+
+func (d *fakeDaemon) Subscribe() control.Subscription {
+	s := &fakeSub{ch: make(chan control.Event, len(d.events)), dropped: d.dropped}
+	for _, ev := range d.events {
+		s.ch <- ev
+	}
+	if d.endSub {
+		close(s.ch)
+	}
+	return s
+}
+
+func (d *fakeDaemon) seen() []request {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]request(nil), d.requests...)
+}
+
+type fakeSub struct {
+	ch      chan control.Event
+	dropped uint64
+}
+
+func (s *fakeSub) Events() <-chan control.Event { return s.ch }
+func (s *fakeSub) Dropped() uint64              { return s.dropped }
+func (s *fakeSub) Stop()                        {}
+
+// serve runs d on a fresh socket until the test ends.
+func serve(t *testing.T, d *fakeDaemon) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "control.sock")
+	srv, err := control.Listen(control.ServerConfig{Path: path, UID: -1, GID: -1,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(t.Context())
+	t.Cleanup(func() { srv.Close() })
+	return path
+}
+
+// dkctl runs the CLI against socket with args.
+func dkctl(t *testing.T, socket string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(t.Context(), append([]string{"-socket", socket}, args...), &out, &errb, func(string) string { return "" })
+	return code, out.String(), errb.String()
+}
+
+func TestArgumentsReachTheDaemon(t *testing.T) {
+	d := newFakeDaemon()
+	socket := serve(t, d)
+	for _, tc := range []struct {
+		args []string
+		verb string
+		want string // the request's arguments as JSON, "" for none
+	}{
+		{[]string{"status"}, control.VerbStatus, ""},
+		{[]string{"vehicle", "show"}, control.VerbVehicle, ""},
+		{[]string{"vehicle", "digital-key", "off", "--reason", "valet"}, control.VerbDigitalKey, `{"enabled":false,"reason":"valet"}`},
+		{[]string{"vehicle", "digital-key", "on"}, control.VerbDigitalKey, `{"enabled":true}`},
+		{[]string{"reader", "enable", "door"}, control.VerbReaderEnable, `{"reader":"door","enabled":true}`},
+		{[]string{"reader", "disable", "dash"}, control.VerbReaderEnable, `{"reader":"dash","enabled":false}`},
+		{[]string{"keys", "list"}, control.VerbKeysList, ""},
+		{[]string{"keys", "show", "0123456789ab"}, control.VerbKeysShow, `{"key_id":"0123456789ab"}`},
+		{[]string{"keys", "revoke", "01234567"}, control.VerbKeysRevoke, `{"key_id":"01234567"}`},
+		{[]string{"keys", "suspend", "01234567"}, control.VerbKeysSuspend, `{"key_id":"01234567"}`},
+		{[]string{"keys", "resume", "01234567"}, control.VerbKeysResume, `{"key_id":"01234567"}`},
+		{[]string{"keys", "rename", "01234567", "Bob's car key"}, control.VerbKeysRename, `{"key_id":"01234567","name":"Bob's car key"}`},
+		{[]string{"keys", "rename", "--", "01234567", "-dash-"}, control.VerbKeysRename, `{"key_id":"01234567","name":"-dash-"}`},
+		{[]string{"keys", "profile", "01234567", "3"}, control.VerbKeysProfile, `{"key_id":"01234567","profile":3}`},
+		{[]string{"keys", "window", "01234567", "--not-before", "2026-05-01T18:00:00+02:00", "--not-after", ""},
+			control.VerbKeysWindow, `{"key_id":"01234567","not_before":"2026-05-01T18:00:00+02:00","not_after":""}`},
+		{[]string{"keys", "window", "--not-after=2026-05-02T00:00:00Z", "01234567", "--not-before="},
+			control.VerbKeysWindow, `{"key_id":"01234567","not_before":"","not_after":"2026-05-02T00:00:00Z"}`},
+		{[]string{"slots", "list"}, control.VerbSlotsList, ""},
+		{[]string{"slots", "revoke", "a1b2c3d4"}, control.VerbSlotsRevoke, `{"slot":"a1b2c3d4"}`},
+		{[]string{"profiles", "list"}, control.VerbProfiles, ""},
+		{[]string{"audit"}, control.VerbAudit, `{}`},
+		{[]string{"audit", "-n", "5"}, control.VerbAudit, `{"limit":5}`},
+		{[]string{"metrics"}, control.VerbMetrics, ""},
+		{[]string{"sim", "phones"}, control.VerbSimPhones, ""},
+		{[]string{"sim", "phone", "new", "alice"}, control.VerbSimNewPhone, `{"phone":"alice"}`},
+		{[]string{"sim", "enrol-owner", "alice"}, control.VerbSimEnrolOwner, `{"phone":"alice"}`},
+		{[]string{"sim", "place", "alice", "door"}, control.VerbSimPlace, `{"phone":"alice","reader":"door"}`},
+		{[]string{"sim", "remove", "door"}, control.VerbSimRemove, `{"reader":"door"}`},
+		{[]string{"sim", "tap", "alice", "door"}, control.VerbSimTap, `{"phone":"alice","reader":"door"}`},
+		{[]string{"sim", "share", "alice", "bob", "--profile", "2", "--name", "Bob"}, control.VerbSimShare,
+			`{"from":"alice","to":"bob","profile":2,"name":"Bob"}`},
+		{[]string{"sim", "share", "--name=Bob", "alice", "--profile=0", "bob", "--not-after", "2026-06-01T00:00:00Z"}, control.VerbSimShare,
+			`{"from":"alice","to":"bob","profile":0,"name":"Bob","not_after":"2026-06-01T00:00:00Z"}`},
+	} {
+		before := len(d.seen())
+		code, _, stderr := dkctl(t, socket, tc.args...)
+		if code != 0 {
+			t.Errorf("dkctl %q: exit %d, %s", tc.args, code, stderr)
+			continue
+		}
+		reqs := d.seen()[before:]
+		if len(reqs) != 1 || reqs[0].verb != tc.verb {
+			t.Errorf("dkctl %q sent %v, want one %s", tc.args, reqs, tc.verb)
+			continue
+		}
+		if !sameJSON(reqs[0].args, tc.want) {
+			t.Errorf("dkctl %q sent arguments %s, want %s", tc.args, reqs[0].args, tc.want)
+		}
+	}
+}
+
+func sameJSON(got json.RawMessage, want string) bool {
+	if want == "" {
+		return len(got) == 0
+	}
+	var g, w any
+	return json.Unmarshal(got, &g) == nil && json.Unmarshal([]byte(want), &w) == nil && reflect.DeepEqual(g, w)
+}
+
+func TestKeysListOutput(t *testing.T) {
+	socket := serve(t, newFakeDaemon())
+
+	code, out, _ := dkctl(t, socket, "keys", "list")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 3 {
+		t.Fatalf("exit %d, output:\n%s", code, out)
+	}
+	for _, want := range [][]string{
+		{"KEY", "ROLE", "NAME", "PROFILE", "STATE", "SLOT", "VALID", "LAST", "USED", "FAST", "PATH"},
+		{"0123456789ab", "owner", "Alice", "0", "(owner)", "active", "-", "always", t0.Add(time.Hour).Local().Format("2006-01-02"),
+			t0.Add(time.Hour).Local().Format("15:04:05"), "yes"},
+		{"fedcba987654", "friend", "Bob", "2", "(valet)", "suspended", "a1b2c3d4e5f60708", "(bound)",
+			t0.Local().Format("2006-01-02"), t0.Local().Format("15:04:05"), "to", t0.Add(48 * time.Hour).Local().Format("2006-01-02"),
+			t0.Add(48 * time.Hour).Local().Format("15:04:05"), "-", "no"},
+	} {
+		if got := strings.Fields(lines[0]); !reflect.DeepEqual(got, want) {
+			t.Errorf("row\n%q\nwant\n%q", got, want)
+		}
+		lines = lines[1:]
+	}
+	if strings.Contains(out, aliceKey) {
+		t.Error("the table shows full key ids")
+	}
+
+	code, out, _ = dkctl(t, socket, "keys", "list", "--json")
+	var keys []control.Key
+	if err := json.Unmarshal([]byte(out), &keys); code != 0 || err != nil {
+		t.Fatalf("--json: exit %d, %v:\n%s", code, err, out)
+	}
+	if !reflect.DeepEqual(keys, sampleK) {
+		t.Errorf("--json keys\n%+v\nwant\n%+v", keys, sampleK)
+	}
+}
+
+func TestSimTapOutput(t *testing.T) {
+	socket := serve(t, newFakeDaemon())
+	code, out, stderr := dkctl(t, socket, "sim", "tap", "bob", "door")
+	if code != 0 {
+		t.Fatalf("a denied tap: exit %d, %s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 6 || lines[0] != "tap on door: DENIED unlock (key_suspended)" {
+		t.Fatalf("output:\n%s", out)
+	}
+	if got, want := strings.Fields(lines[2]), eventHeader; !reflect.DeepEqual(got, want) {
+		t.Errorf("header %q, want %q", got, want)
+	}
+	want := []string{t0.Local().Format("15:04:05.000"), "tap", "door", "denied", "unlock", "fedcba987654", "(Bob)", "fast", "key_suspended", "12.35"}
+	if got := strings.Fields(lines[3]); !reflect.DeepEqual(got, want) {
+		t.Errorf("row %q, want %q", got, want)
+	}
+	if lines[5] != "phases: select 1.50 ms" {
+		t.Errorf("phases line %q", lines[5])
+	}
+
+	code, out, _ = dkctl(t, socket, "--json", "sim", "tap", "bob", "door")
+	var ev control.Event
+	if err := json.Unmarshal([]byte(out), &ev); code != 0 || err != nil || !reflect.DeepEqual(ev, sampleTap) {
+		t.Errorf("--json: exit %d, %v, %+v", code, err, ev)
+	}
+}
+
+func TestStatusOutput(t *testing.T) {
+	code, out, _ := dkctl(t, serve(t, newFakeDaemon()), "status")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{
+		"version        1.2.3\n",
+		"uptime         1d2h3m4s\n",
+		"digital key    off (valet)\n",
+		"engine         not authorized\n",
+		"door           unknown\n",
+		"store          /var/lib/dkvehicled/store.db (64.0 KiB)\n",
+		"owner          0123456789ab\n",
+		"keys           2 (1 active)\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(out, "\ndoor    door  sim      yes      ok      ") {
+		t.Errorf("status lacks the reader row:\n%s", out)
+	}
+}
+
+func TestMetricsPrintedAsIs(t *testing.T) {
+	code, out, _ := dkctl(t, serve(t, newFakeDaemon()), "metrics")
+	if code != 0 || out != "# TYPE dk_taps_total counter\ndk_taps_total 7\n" {
+		t.Errorf("exit %d, output %q", code, out)
+	}
+}
+
+// lineWriter counts the lines written to it and cancels a context after n.
+type lineWriter struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	n      int
+	cancel context.CancelFunc
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if bytes.Count(w.buf.Bytes(), []byte("\n")) >= w.n {
+		w.cancel()
+	}
+	return len(p), nil
+}
+
+func TestEventsFollowsUntilInterrupted(t *testing.T) {
+	d := newFakeDaemon()
+	second := sampleTap
+	second.Seq, second.Result, second.Reason, second.Action = 43, "allowed", "", "lock"
+	d.events, d.dropped = []control.Event{sampleTap, second}, 3
+	socket := serve(t, d)
+
+	for _, tc := range []struct {
+		json  bool
+		lines int
+	}{{false, 3}, {true, 2}} {
+		ctx, cancel := context.WithCancel(t.Context())
+		out := &lineWriter{n: tc.lines, cancel: cancel}
+		var stderr bytes.Buffer
+		args := []string{"-socket", socket, "events"}
+		if tc.json {
+			args = append(args, "--json")
+		}
+		if code := run(ctx, args, out, &stderr, func(string) string { return "" }); code != 0 {
+			t.Fatalf("events interrupted: exit %d, %s", code, stderr.String())
+		}
+		if stderr.String() != "dkctl: 3 event(s) lost: dkctl read too slowly\n" {
+			t.Errorf("stderr %q", stderr.String())
+		}
+		lines := strings.Split(strings.TrimSpace(out.buf.String()), "\n")
+		if tc.json {
+			for i, want := range []uint64{42, 43} {
+				var ev control.Event
+				if err := json.Unmarshal([]byte(lines[i]), &ev); err != nil || ev.Seq != want {
+					t.Errorf("JSON line %d: %q (%v)", i, lines[i], err)
+				}
+			}
+			continue
+		}
+		if len(lines) != 3 || lines[0] != eventStreamHeader() ||
+			!strings.Contains(lines[1], "denied    unlock      fedcba987654 (Bob)           fast      key_suspended       12.35") ||
+			!strings.Contains(lines[2], "allowed   lock        fedcba987654 (Bob)           fast      -                   12.35") {
+			t.Errorf("stream:\n%s", out.buf.String())
+		}
+	}
+}
+
+func TestEventsEndedByTheDaemon(t *testing.T) {
+	d := newFakeDaemon()
+	d.events, d.endSub = []control.Event{sampleTap}, true
+	code, out, stderr := dkctl(t, serve(t, d), "events")
+	if code != 3 || stderr != "dkctl: dkvehicled closed the connection\n" || strings.Count(out, "\n") != 2 {
+		t.Errorf("exit %d, stderr %q, stdout:\n%s", code, stderr, out)
+	}
+}
+
+func TestDaemonErrors(t *testing.T) {
+	d := newFakeDaemon()
+	d.results[control.VerbKeysRevoke] = control.Errorf(control.CodeUnknownKey, "no key starts with 01234567")
+	d.results[control.VerbSlotsList] = control.Errorf(control.CodePermissionDenied, "uid 1000 is not allowed to use dkvehicled's control socket")
+	d.results[control.VerbKeysList] = func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+	socket := serve(t, d)
+
+	for _, tc := range []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"keys", "revoke", "01234567"}, 1, "dkctl: unknown_key: no key starts with 01234567\n"},
+		{[]string{"slots", "list"}, 3, "dkctl: permission_denied: uid 1000 is not allowed to use dkvehicled's control socket\n"},
+		{[]string{"-timeout", "50ms", "keys", "list"}, 3, "dkctl: no answer from dkvehicled within 50ms (see -timeout)\n"},
+	} {
+		code, out, stderr := dkctl(t, socket, tc.args...)
+		if code != tc.code || stderr != tc.stderr || out != "" {
+			t.Errorf("dkctl %q: exit %d, stderr %q, stdout %q; want exit %d, stderr %q", tc.args, code, stderr, out, tc.code, tc.stderr)
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	d := newFakeDaemon()
+	socket := serve(t, d)
+	for _, args := range [][]string{
+		{},
+		{"-bogus"},
+		{"nope"},
+		{"keys"},
+		{"keys", "nope"},
+		{"keys", "show"},
+		{"keys", "show", "a", "b"},
+		{"keys", "profile", "01234567", "three"},
+		{"keys", "window", "01234567"},
+		{"keys", "window", "01234567", "--not-before", "yesterday", "--not-after", ""},
+		{"vehicle", "digital-key", "maybe"},
+		{"audit", "-n", "x"},
+		{"audit", "-n", "-1"},
+		{"sim", "share", "alice", "bob", "--name", "Bob"},
+		{"sim", "share", "alice", "bob", "--profile", "1"},
+		{"status", "--color"},
+		{"help", "nope"},
+	} {
+		code, out, stderr := dkctl(t, socket, args...)
+		if code != 2 || !strings.HasPrefix(stderr, "dkctl: ") && !strings.HasPrefix(stderr, "usage: ") || out != "" {
+			t.Errorf("dkctl %q: exit %d, stderr %q, stdout %q; want exit 2 and a message", args, code, stderr, out)
+		}
+	}
+	if reqs := d.seen(); len(reqs) != 0 {
+		t.Errorf("usage errors reached the daemon: %v", reqs)
+	}
+}
+
+func TestNoDaemon(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "control.sock")
+	code, _, stderr := dkctl(t, missing, "status")
+	if code != 3 || stderr != "dkctl: dkvehicled is not running (no socket at "+missing+")\n" {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+
+	// DKCTL_SOCKET names the socket when -socket does not.
+	var out, errb bytes.Buffer
+	env := func(k string) string { return map[string]string{"DKCTL_SOCKET": missing}[k] }
+	if code := run(t.Context(), []string{"events"}, &out, &errb, env); code != 3 || !strings.Contains(errb.String(), missing) {
+		t.Errorf("with DKCTL_SOCKET: exit %d, stderr %q", code, errb.String())
+	}
+}
+
+func TestHelp(t *testing.T) {
+	code, out, _ := dkctl(t, "unused", "help")
+	if code != 0 {
+		t.Fatalf("help: exit %d", code)
+	}
+	for _, c := range commands {
+		if !strings.Contains(out, "\n  "+c.synopsis()) || !strings.Contains(out, "  "+c.summary+"\n") {
+			t.Errorf("help lacks %q: %s", c.synopsis(), c.summary)
+		}
+	}
+	for _, args := range [][]string{{"keys", "window", "-h"}, {"help", "keys", "window"}, {"keys", "window", "01234567", "--help"}} {
+		code, out, _ := dkctl(t, "unused", args...)
+		if code != 0 || !strings.HasPrefix(out, "usage: dkctl keys window KEY --not-before TIME --not-after TIME\n") ||
+			!strings.Contains(out, "-not-after string") {
+			t.Errorf("dkctl %q: exit %d:\n%s", args, code, out)
+		}
+	}
+}
