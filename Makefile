@@ -1,6 +1,9 @@
 # dkvehicled: the vehicle side of an NFC digital key.
 #
-#   make build        the daemon and tools (pure Go; see build-pcsc)
+#   make demo         the daemon on its simulator, driven through the story by dkctl (needs only Go)
+#   make sim          the daemon on its simulator, left running for you to play with dkctl
+#   make build        the shipped binaries in bin/, the daemon with PC/SC (needs libpcsclite-dev)
+#   make build-nopcsc the same binaries without PC/SC (pure Go, no cgo)
 #   make test         the whole test suite (needs root for the PC/SC tests: they start pcscd)
 #   make story        the in-process story test, verbose
 #   make bench        vehicle-side benchmarks, 10 runs each, medians with benchstat if installed
@@ -10,22 +13,39 @@ GO       ?= go
 FUZZTIME ?= 30s
 BENCHCOUNT ?= 10
 
-.PHONY: all build build-pcsc vet test test-go test-pcsc story bench fuzz clean
+CMDS = ./cmd/dkvehicled ./cmd/dkctl ./cmd/dkdemo
+SIMDIR ?= sim-run
+
+.PHONY: all build build-nopcsc demo sim vet test test-go test-pcsc story bench fuzz clean
 
 all: build
 
 build:
-	CGO_ENABLED=0 $(GO) build ./...
+	$(GO) build -tags pcsc -o bin/ $(CMDS)
 
-build-pcsc:
-	$(GO) build -tags pcsc ./...
+build-nopcsc:
+	CGO_ENABLED=0 $(GO) build -o bin/ $(CMDS)
+
+demo:
+	CGO_ENABLED=0 $(GO) build -o bin/demo/ $(CMDS)
+	bin/demo/dkdemo -config configs/simulator.toml
+
+# Leaves the daemon in the foreground; in another terminal:
+#   bin/demo/dkctl -socket $(SIMDIR)/control.sock sim phone new owner   (and so on; see README.md)
+sim:
+	CGO_ENABLED=0 $(GO) build -o bin/demo/ $(CMDS)
+	mkdir -p $(SIMDIR)
+	test -f $(SIMDIR)/dkvehicled.toml || cp configs/simulator.toml $(SIMDIR)/dkvehicled.toml
+	test -f $(SIMDIR)/vehicle.key || bin/demo/dkvehicled -init-key $(SIMDIR)/vehicle.key
+	bin/demo/dkvehicled -config $(SIMDIR)/dkvehicled.toml
 
 vet:
+	CGO_ENABLED=0 $(GO) build ./...
 	CGO_ENABLED=0 $(GO) vet ./...
 	$(GO) vet -tags pcsc ./reader/pcsc/...
 
 # The README's test command. CI runs exactly this through .ci/run.
-test: vet build test-go test-pcsc
+test: vet test-go test-pcsc
 
 test-go:
 	$(GO) test -race -count=1 ./...
@@ -51,4 +71,4 @@ fuzz:
 	done
 
 clean:
-	rm -rf bin bench.txt
+	rm -rf bin bench.txt $(SIMDIR)
