@@ -41,8 +41,9 @@ sim:
 
 vet:
 	CGO_ENABLED=0 $(GO) build ./...
+	GOARCH=arm64 CGO_ENABLED=0 $(GO) build ./cmd/...
 	CGO_ENABLED=0 $(GO) vet ./...
-	$(GO) vet -tags pcsc ./reader/pcsc/...
+	$(GO) vet -tags pcsc ./reader/pcsc/... ./cmd/dkvehicled/
 
 # The README's test command. CI runs exactly this through .ci/run.
 test: vet test-go test-pcsc
@@ -50,9 +51,11 @@ test: vet test-go test-pcsc
 test-go:
 	$(GO) test -race -count=1 ./...
 
-# Real pcscd with the vsmartcard virtual readers; the tests start and stop pcscd themselves.
+# Real pcscd with the vsmartcard virtual readers; the tests start and stop pcscd
+# themselves, so the two packages run one after the other.
 test-pcsc:
 	$(GO) test -race -count=1 -tags pcsc ./reader/pcsc/...
+	$(GO) test -race -count=1 -tags pcsc -run PCSC ./cmd/dkvehicled/
 
 story:
 	$(GO) test -count=1 -run 'TestStory' -v ./transaction/

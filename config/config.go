@@ -30,6 +30,7 @@ type Config struct {
 	Readers   []Reader         `toml:"readers"`
 	HAL       HAL              `toml:"hal"`
 	Simulator Simulator        `toml:"simulator"`
+	Bench     Bench            `toml:"bench"`
 	Log       Log              `toml:"log"`
 
 	// Dir is the directory of the configuration file; relative paths in it
@@ -139,6 +140,13 @@ type Simulator struct {
 	// PhonesFile keeps the simulated phones across restarts (default
 	// sim-phones.json beside the store).
 	PhonesFile string `toml:"phones_file"`
+}
+
+// Bench enables tools for bench rigs that a vehicle in service must not have.
+type Bench struct {
+	// DirectEnrolment allows `dkctl enrol owner`: enrolling a phone's public
+	// key as the owner without pairing. Off by default.
+	DirectEnrolment bool `toml:"direct_enrolment"`
 }
 
 // Log configures logging to stderr.

@@ -50,6 +50,7 @@ const (
 	CodeUnknownKey       = "unknown_key"        // no such key, slot, reader, profile or phone
 	CodeNotPermitted     = "not_permitted"      // the change is not allowed (e.g. an owner's profile)
 	CodeSimulatorOff     = "simulator_disabled" // sim verbs without the simulator
+	CodeDisabled         = "disabled"           // a bench verb the configuration does not allow
 	CodeInternal         = "internal"           // the daemon failed; see its log
 	CodeTimeout          = "timeout"            // the daemon did not finish in time
 )
@@ -77,6 +78,7 @@ const (
 	VerbAudit         = "audit"               // AuditArgs -> []AuditEntry
 	VerbEvents        = "events"              // opens a stream of Event
 	VerbMetrics       = "metrics"             // -> Metrics (Prometheus text)
+	VerbEnrolOwner    = "enrol.owner"         // EnrolArgs -> Enrolment (bench: direct enrolment, when the configuration allows it)
 	VerbSimPhones     = "sim.phones"          // -> []SimPhone
 	VerbSimNewPhone   = "sim.phone.new"       // SimPhoneArgs -> SimPhone
 	VerbSimEnrolOwner = "sim.enrol_owner"     // SimPhoneArgs -> Key (direct enrolment of a simulated phone)
@@ -132,6 +134,24 @@ type ReaderEnableArgs struct {
 // AuditArgs selects the newest audit entries (default 50).
 type AuditArgs struct {
 	Limit int `json:"limit,omitempty"`
+}
+
+// EnrolArgs enrols a phone's key as the owner directly (bench use): the
+// public key the phone made for this vehicle, 65 bytes uncompressed, in hex.
+type EnrolArgs struct {
+	PublicKey string `json:"public_key"`
+	Name      string `json:"name"`
+}
+
+// Enrolment is what a phone needs from the vehicle after direct enrolment:
+// nothing secret. The owner's immobilizer token reaches the phone at its
+// first dashboard tap, through the secure channel.
+type Enrolment struct {
+	KeyID             string `json:"key_id"`
+	VehicleIdentifier string `json:"vehicle_identifier"`
+	VehiclePublicKey  string `json:"vehicle_public_key"`
+	Slot              string `json:"slot"`
+	Profile           string `json:"profile"` // the protocol profile, ccc
 }
 
 // SimPhoneArgs names a simulated phone.
@@ -192,6 +212,8 @@ type Reader struct {
 	Recoveries uint64    `json:"recoveries"`
 	Taps       uint64    `json:"taps"`
 	LastTap    time.Time `json:"last_tap,omitzero"`
+	// CardPresent is set while a card lies in the reader's field.
+	CardPresent bool `json:"card_present"`
 }
 
 // StoreStats are the store's counts.

@@ -11,9 +11,11 @@ import (
 	"unicode/utf8"
 
 	"github.com/dkvehicled/dkvehicled/control"
+	"github.com/dkvehicled/dkvehicled/enrol"
 	"github.com/dkvehicled/dkvehicled/immobilizer"
 	"github.com/dkvehicled/dkvehicled/keystore"
 	"github.com/dkvehicled/dkvehicled/transaction/attestation"
+	"github.com/dkvehicled/dkvehicled/transaction/keys"
 )
 
 // Subscribe implements control.Handler.
@@ -147,6 +149,13 @@ func (d *Daemon) Handle(ctx context.Context, peer control.Peer, verb string, arg
 			return "reader_enabled:" + a.Reader, nil
 		})
 	}
+	if verb == control.VerbEnrolOwner {
+		var a control.EnrolArgs
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		return d.enrolOwner(peer, a)
+	}
 	if strings.HasPrefix(verb, "sim.") {
 		if d.sim == nil {
 			return nil, control.Errorf(control.CodeSimulatorOff, "the simulator is not enabled in this daemon's configuration")
@@ -188,7 +197,7 @@ func (d *Daemon) status() (control.Status, error) {
 		st.Readers = append(st.Readers, control.Reader{
 			Name: rl.name, Role: string(rl.role), Backend: rl.backend, Enabled: d.readerEnabled(rl.name),
 			OK: h.OK, Detail: h.Detail, Firmware: h.Firmware, ECP: h.ECP, Since: h.Since, Errors: h.Errors,
-			Recoveries: h.Recoveries, Taps: rl.taps, LastTap: rl.lastTap,
+			Recoveries: h.Recoveries, Taps: rl.taps, LastTap: rl.lastTap, CardPresent: rl.present,
 		})
 		rl.mu.Unlock()
 	}
@@ -479,4 +488,46 @@ func (d *Daemon) metricsText() string {
 	}
 	gauges["dkvehicled_digital_key_enabled"] = gaugeFamily{help: "1 when the vehicle-wide digital-key switch is on.", values: []gauge{{labels: "", value: v}}}
 	return d.metrics.text(gauges)
+}
+
+// enrolOwner is direct enrolment for bench rigs: the phone's public key
+// becomes the owner, as pairing would leave the vehicle (PROTOCOL.md 6.3).
+func (d *Daemon) enrolOwner(peer control.Peer, a control.EnrolArgs) (control.Enrolment, error) {
+	if !d.cfg.Bench.DirectEnrolment {
+		return control.Enrolment{}, control.Errorf(control.CodeDisabled, "direct enrolment is off: set bench.direct_enrolment = true on a bench rig")
+	}
+	pk, err := hex.DecodeString(a.PublicKey)
+	if err == nil {
+		_, err = keys.ParseVerifyingKey(pk)
+	}
+	if err != nil {
+		return control.Enrolment{}, control.Errorf(control.CodeBadRequest, "public_key: want a 65-byte uncompressed P-256 point in hex")
+	}
+	if len(a.Name) > attestation.MaxFriendlyName || !utf8.ValidString(a.Name) {
+		return control.Enrolment{}, control.Errorf(control.CodeBadRequest, fmt.Sprintf("a friendly name is at most %d bytes of UTF-8", attestation.MaxFriendlyName))
+	}
+	var out control.Enrolment
+	var view control.Key
+	err = d.store.Update(func(tx *keystore.Tx) error {
+		if _, err := tx.Endpoint(keys.KeyIDOf(pk)); err == nil {
+			return control.Errorf(control.CodeNotPermitted, "that key is already stored")
+		}
+		slot, err := enrol.Owner(tx, d.rand, d.now(), d.vehicle.Layout, enrol.OwnerRecord{PublicKey: pk, Profile: d.cfg.Vehicle.OwnerProfile, FriendlyName: a.Name})
+		if err != nil {
+			return err
+		}
+		e, err := tx.Endpoint(keys.KeyIDOf(pk))
+		if err != nil {
+			return err
+		}
+		view = d.keyView(tx, e, false)
+		out = control.Enrolment{KeyID: e.KeyID.String(), VehicleIdentifier: hexString(d.vehicle.Identifier),
+			VehiclePublicKey: hexString(d.vehPK), Slot: hexString(slot.ID), Profile: d.vehicle.Profile.Name}
+		return nil
+	})
+	if err != nil {
+		return control.Enrolment{}, err
+	}
+	d.keyEvent(peer, "enrol_owner", view)
+	return out, nil
 }

@@ -24,6 +24,13 @@ type readerLoop struct {
 	mu      sync.Mutex
 	taps    uint64
 	lastTap time.Time
+	present bool
+}
+
+func (rl *readerLoop) setPresent(p bool) {
+	rl.mu.Lock()
+	rl.present = p
+	rl.mu.Unlock()
 }
 
 // retryPause is the wait after a reader failure that the backend did not
@@ -50,17 +57,23 @@ func (d *Daemon) runReader(ctx context.Context, rl *readerLoop) {
 			}
 			continue
 		}
+		rl.setPresent(true)
 		// A tap in progress finishes even when the daemon is told to stop.
-		d.tap(context.WithoutCancel(ctx), rl, card)
-		if err := card.WaitRemoved(ctx); err != nil && ctx.Err() == nil {
-			log.Debug("waiting for the card to leave", "err", err)
+		o := d.tap(context.WithoutCancel(ctx), rl, card)
+		// A phone that left mid-transaction is gone already: the reader may
+		// hold a new one before it ever reports the old one's removal.
+		if !errors.Is(o.Err, reader.ErrCardGone) {
+			if err := card.WaitRemoved(ctx); err != nil && ctx.Err() == nil {
+				log.Debug("waiting for the card to leave", "err", err)
+			}
 		}
 		card.Close()
+		rl.setPresent(false)
 	}
 }
 
 // tap runs one transaction and acts on its outcome.
-func (d *Daemon) tap(ctx context.Context, rl *readerLoop, card reader.Card) {
+func (d *Daemon) tap(ctx context.Context, rl *readerLoop, card reader.Card) *transaction.Outcome {
 	enabled, why := d.enabled(rl.name)
 	req := transaction.Request{Role: rl.role, Locked: d.act.State().Lock != hal.Unlocked, Disabled: !enabled}
 	d.feedback(ctx, rl, hal.PatternSeen)
@@ -102,6 +115,7 @@ func (d *Daemon) tap(ctx context.Context, rl *readerLoop, card reader.Card) {
 	}
 	d.metrics.tap(rl.name, ev.Result, string(o.Path), o.Total, phases)
 	d.emit(ev)
+	return o
 }
 
 // actuate does what an allowed tap asked for.

@@ -163,3 +163,25 @@ func (p *Phone) InstallOwnerKey(vehicleID, vehiclePK, authorizedPK, ownerSlot []
 	p.AddKey(k)
 	return k
 }
+
+// AcceptEnrolment installs the key made by Invite as this phone's owner key
+// for the vehicle, after the vehicle enrolled its public key directly (a bench
+// tool; owner pairing does the same through the framework). The mailboxes
+// are left as key creation leaves them, so the first dashboard tap
+// provisions slots and delivers the owner's immobilizer token.
+func (p *Phone) AcceptEnrolment(vehicleID, vehiclePK, authorizedPK, ownerSlot []byte) (*Key, error) {
+	p.mu.Lock()
+	var sk *ecdsa.PrivateKey
+	for i, c := range p.pending {
+		if string(c.VehicleIdentifier) == string(vehicleID) {
+			sk = c.SK
+			p.pending = append(p.pending[:i], p.pending[i+1:]...)
+			break
+		}
+	}
+	p.mu.Unlock()
+	if sk == nil {
+		return nil, errors.New("endpoint: no key was made for that vehicle (run Invite first)")
+	}
+	return p.InstallOwnerKey(vehicleID, vehiclePK, authorizedPK, ownerSlot, sk), nil
+}

@@ -270,6 +270,22 @@ var commands = []command{
 		setup: simple(control.VerbSimNewPhone, func(pos []string) (any, error) {
 			return control.SimPhoneArgs{Phone: pos[0]}, nil
 		}, showPhone)},
+	{name: "enrol owner", flags: "--public-key HEX [--name NAME]",
+		summary: "bench: enrol a phone's public key as the owner, without pairing",
+		help: "Needs bench.direct_enrolment = true in the daemon's configuration. Prints what the phone\n" +
+			"needs (vehicle identifier and key, the owner's slot); with --json, the file that\n" +
+			"'dkendpoint enrol' reads. Nothing secret is printed: the owner's immobilizer token\n" +
+			"reaches the phone at its first dashboard tap.",
+		setup: func(fs *flag.FlagSet) action {
+			pk := fs.String("public-key", "", "the phone's public key for this vehicle, 65 bytes in `hex` (dkendpoint key prints it)")
+			name := fs.String("name", "", "friendly `name` of the owner key")
+			return func(e *env, pos []string) error {
+				if err := required(fs, "public-key"); err != nil {
+					return err
+				}
+				return call(e, control.VerbEnrolOwner, control.EnrolArgs{PublicKey: *pk, Name: *name}, showEnrolment)
+			}
+		}},
 	{name: "sim enrol-owner", args: []string{"PHONE"}, summary: "enrol a simulated phone as the owner, directly",
 		setup: simple(control.VerbSimEnrolOwner, func(pos []string) (any, error) {
 			return control.SimPhoneArgs{Phone: pos[0]}, nil

@@ -186,3 +186,13 @@ func showShare(w io.Writer, s control.SimShare) {
 	row(t, "moved entry", strconv.Itoa(s.MovedEntry))
 	t.Flush()
 }
+
+func showEnrolment(w io.Writer, en control.Enrolment) {
+	t := newTable(w)
+	row(t, "owner key", en.KeyID)
+	row(t, "vehicle", en.VehicleIdentifier)
+	row(t, "vehicle key", en.VehiclePublicKey)
+	row(t, "owner slot", en.Slot)
+	row(t, "profile", en.Profile)
+	t.Flush()
+}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -23,6 +24,10 @@ import (
 
 var binary string
 
+// buildTags are the tags the daemon under test is built with (pcsc in the
+// PC/SC end-to-end tests).
+var buildTags = ""
+
 func TestMain(m *testing.M) {
 	if os.Getenv("DKVEHICLED_PEER_SOCKET") != "" {
 		os.Exit(m.Run()) // TestRefusedPeer's child: no daemon to build
@@ -32,7 +37,14 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "dkvehicled")
-	if out, err := exec.Command("go", "build", "-race", "-o", binary, ".").CombinedOutput(); err != nil {
+	// Tests run the daemon with the race detector; benchmarks measure it as
+	// it ships.
+	flag.Parse()
+	race := "-race"
+	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
+		race = "-race=false"
+	}
+	if out, err := exec.Command("go", "build", race, "-tags", buildTags, "-o", binary, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building dkvehicled: %v\n%s", err, out)
 		os.Exit(1)
 	}
@@ -43,7 +55,7 @@ func TestMain(m *testing.M) {
 
 // instance is one daemon process and its working directory.
 type instance struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	cmd    *exec.Cmd
 	mu     sync.Mutex
@@ -65,7 +77,7 @@ func (in *instance) log() string {
 
 // newDir makes a working directory with the simulator configuration (edited
 // by edit, if given) and a fresh vehicle key.
-func newDir(t *testing.T, edit func(string) string) string {
+func newDir(t testing.TB, edit func(string) string) string {
 	dir, err := os.MkdirTemp("", "dkvehicled-e2e-")
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +101,7 @@ func newDir(t *testing.T, edit func(string) string) string {
 }
 
 // start runs the daemon in dir and waits until its socket answers.
-func start(t *testing.T, dir string) *instance {
+func start(t testing.TB, dir string) *instance {
 	t.Helper()
 	in := &instance{t: t, dir: dir, done: make(chan error, 1)}
 	in.cmd = exec.Command(binary, "-config", filepath.Join(dir, "dkvehicled.toml"))
@@ -154,7 +166,7 @@ func (in *instance) client() *control.Client {
 	return c
 }
 
-func call[T any](t *testing.T, c *control.Client, verb string, args any) T {
+func call[T any](t testing.TB, c *control.Client, verb string, args any) T {
 	t.Helper()
 	var out T
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -182,7 +194,7 @@ func tap(t *testing.T, c *control.Client, phone, reader string) control.Event {
 	return call[control.Event](t, c, control.VerbSimTap, control.SimPlaceArgs{Phone: phone, Reader: reader})
 }
 
-func expect(t *testing.T, ev control.Event, result, action, path, reason string) {
+func expect(t testing.TB, ev control.Event, result, action, path, reason string) {
 	t.Helper()
 	if ev.Result != result || ev.Action != action || ev.Path != path || ev.Reason != reason {
 		t.Fatalf("tap at %s: got %s %s path %s reason %q (%s); want %s %s path %s reason %q",
