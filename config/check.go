@@ -151,12 +151,14 @@ func (c *Config) check() error {
 	switch c.HAL.Backend {
 	case "record":
 	case "gpio":
+		// The gpio package's errors name their keys under hal.gpio already.
 		if err := c.HAL.GPIO.Validate(); err != nil {
-			add("hal.gpio", "%v", err)
+			errs = append(errs, err)
 		}
 	default:
 		add("hal.backend", "want record or gpio")
 	}
+	c.checkLines(add)
 	if _, err := c.LogLevel(); err != nil {
 		add("log.level", "%v", err)
 	}
@@ -303,4 +305,35 @@ func (r Reader) ECP() []byte {
 	}
 	b, _ := hexOrEmpty(s)
 	return b
+}
+
+// checkLines reports a GPIO line used twice: by two readers' IRQ or reset
+// lines, or by a reader and an actuator output.
+func (c *Config) checkLines(add func(key, format string, a ...any)) {
+	owner := map[string]string{}
+	use := func(key, line string) {
+		if line == "" {
+			return
+		}
+		if prev, dup := owner[line]; dup {
+			add(key, "line %q is also %s", line, prev)
+			return
+		}
+		owner[line] = key
+	}
+	if c.HAL.Backend == "gpio" {
+		g := c.HAL.GPIO
+		for key, o := range map[string]string{"unlock": g.Unlock.Line, "lock": g.Lock.Line, "engine": g.Engine.Line, "led": g.LED.Line, "buzzer": g.Buzzer.Line, "door": g.DoorInput.Line} {
+			if o != "" {
+				owner[o] = "hal.gpio." + key
+			}
+		}
+	}
+	for i, r := range c.Readers {
+		if r.PN532 == nil {
+			continue
+		}
+		use(fmt.Sprintf("readers[%d].pn532.irq", i), r.PN532.IRQ)
+		use(fmt.Sprintf("readers[%d].pn532.reset", i), r.PN532.Reset)
+	}
 }

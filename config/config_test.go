@@ -124,3 +124,27 @@ ecp = "6a02c3020200000000"`, 1)
 		t.Fatalf("bad bus: %v", err)
 	}
 }
+
+func TestGPIOLineUsedTwice(t *testing.T) {
+	edit := strings.Replace(simulatorConfig(t), `[[readers]]
+name = "door"
+role = "door"
+backend = "sim"`, `[[readers]]
+name = "door"
+role = "door"
+backend = "pn532"
+[readers.pn532]
+bus = "uart"
+device = "/dev/serial0"
+irq = "GPIO17"`, 1)
+	edit = strings.Replace(edit, `[hal]
+backend = "record"`, `[hal]
+backend = "gpio"
+[hal.gpio]
+unlock = { line = "GPIO17" }
+lock = { line = "GPIO27" }`, 1)
+	_, err := Parse([]byte(edit), dir(t))
+	if err == nil || !strings.Contains(err.Error(), `readers[0].pn532.irq: line "GPIO17" is also hal.gpio.unlock`) {
+		t.Fatalf("shared line accepted: %v", err)
+	}
+}

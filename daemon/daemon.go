@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/dkvehicled/dkvehicled/config"
+	"github.com/dkvehicled/dkvehicled/control"
 	"github.com/dkvehicled/dkvehicled/hal"
 	"github.com/dkvehicled/dkvehicled/hal/gpio"
 	"github.com/dkvehicled/dkvehicled/keystore"
@@ -199,6 +200,45 @@ func (d *Daemon) Run(ctx context.Context) {
 			defer d.wg.Done()
 			d.runReader(ctx, rl)
 		}()
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.watchReaders(ctx)
+	}()
+}
+
+// healthPoll is how often the readers' health is checked for events.
+const healthPoll = time.Second
+
+// watchReaders publishes a reader event whenever a reader's health changes
+// (and once at start for a reader that is not healthy).
+func (d *Daemon) watchReaders(ctx context.Context) {
+	known := map[string]bool{}
+	for _, rl := range d.readers {
+		known[rl.name] = true
+	}
+	t := time.NewTicker(healthPoll)
+	defer t.Stop()
+	for {
+		for _, rl := range d.readers {
+			h := rl.r.Health()
+			if h.OK == known[rl.name] {
+				continue
+			}
+			known[rl.name] = h.OK
+			result, level := "up", slog.LevelInfo
+			if !h.OK {
+				result, level = "down", slog.LevelWarn
+			}
+			d.log.Log(ctx, level, "reader health", "reader", rl.name, "ok", h.OK, "detail", h.Detail)
+			d.emit(control.Event{Type: "reader", Reader: rl.name, Role: string(rl.role), Result: result, Detail: h.Detail})
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }
 

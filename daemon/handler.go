@@ -467,14 +467,28 @@ func (d *Daemon) audit(limit int) ([]control.AuditEntry, error) {
 func (d *Daemon) metricsText() string {
 	gauges := map[string]gaugeFamily{}
 	up := gaugeFamily{help: "1 when the reader is healthy."}
+	errs := gaugeFamily{typ: "counter", help: "Reader failures: those the backend recovered from itself and those the reader loop saw."}
+	recs := gaugeFamily{typ: "counter", help: "Reader recoveries after failures."}
+	d.metrics.mu.Lock()
+	loopErrs := map[string]uint64{}
+	for k, v := range d.metrics.readerErrors {
+		loopErrs[k] = v
+	}
+	d.metrics.mu.Unlock()
 	for _, rl := range d.readers {
+		h := rl.r.Health()
 		v := 0.0
-		if rl.r.Health().OK {
+		if h.OK {
 			v = 1
 		}
-		up.values = append(up.values, gauge{labels: labels("reader", rl.name, "backend", rl.backend), value: v})
+		l := labels("reader", rl.name, "backend", rl.backend)
+		up.values = append(up.values, gauge{labels: l, value: v})
+		errs.values = append(errs.values, gauge{labels: l, value: float64(h.Errors + loopErrs[rl.name])})
+		recs.values = append(recs.values, gauge{labels: l, value: float64(h.Recoveries)})
 	}
 	gauges["dkvehicled_reader_up"] = up
+	gauges["dkvehicled_reader_errors_total"] = errs
+	gauges["dkvehicled_reader_recoveries_total"] = recs
 	if st, err := d.store.Stats(); err == nil {
 		gauges["dkvehicled_keys"] = gaugeFamily{help: "Stored keys.", values: []gauge{
 			{labels: labels("state", "active"), value: float64(st.Active)},

@@ -39,8 +39,8 @@ type metrics struct {
 	taps         map[[2]string]uint64     // reader, result
 	tapLatency   map[[2]string]*histogram // reader, path
 	phaseLatency map[[2]string]*histogram // reader, phase
-	readerErrors map[string]uint64
-	actuations   map[[2]string]uint64 // action, outcome (ok / failed)
+	readerErrors map[string]uint64        // failures the reader loops saw
+	actuations   map[[2]string]uint64     // action, outcome (ok / failed)
 }
 
 func newMetrics() *metrics {
@@ -107,11 +107,6 @@ func (m *metrics) text(gauges map[string]gaugeFamily) string {
 		taps[labels("reader", k[0], "result", k[1])] = v
 	}
 	counter("dkvehicled_taps_total", "Taps by reader and result (allowed, denied, error, no_key).", taps)
-	errs := map[string]uint64{}
-	for k, v := range m.readerErrors {
-		errs[labels("reader", k)] = v
-	}
-	counter("dkvehicled_reader_errors_total", "Reader failures seen by the reader loops.", errs)
 	acts := map[string]uint64{}
 	for k, v := range m.actuations {
 		acts[labels("action", k[0], "outcome", k[1])] = v
@@ -145,7 +140,11 @@ func (m *metrics) text(gauges map[string]gaugeFamily) string {
 	sort.Strings(names)
 	for _, n := range names {
 		g := gauges[n]
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s gauge\n", n, g.help, n)
+		typ := g.typ
+		if typ == "" {
+			typ = "gauge"
+		}
+		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", n, g.help, n, typ)
 		for _, v := range g.values {
 			fmt.Fprintf(&b, "%s%s %g\n", n, v.labels, v.value)
 		}
@@ -153,7 +152,9 @@ func (m *metrics) text(gauges map[string]gaugeFamily) string {
 	return b.String()
 }
 
+// gaugeFamily is a metric family computed when the metrics are read.
 type gaugeFamily struct {
+	typ    string // gauge (default) or counter
 	help   string
 	values []gauge
 }

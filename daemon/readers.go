@@ -14,21 +14,32 @@ import (
 	"github.com/dkvehicled/dkvehicled/reader/sim"
 )
 
-// openReader builds a configured reader backend.
+// openReader builds a configured reader backend. A backend whose device is
+// missing at start (pcscd not running yet, a serial adapter unplugged)
+// starts unhealthy and keeps trying: one reader never stops the others.
 func (d *Daemon) openReader(rc config.Reader) (reader.Reader, error) {
-	log := d.log.With("reader", rc.Name)
+	// Backends add the reader's name to their log lines themselves.
 	switch rc.Backend {
 	case "sim":
 		r := sim.New(rc.Name)
 		d.sim.readers[rc.Name] = r
 		return r, nil
 	case "pcsc":
-		opts := pcsc.Options{Name: rc.Name, Reader: rc.PCSC.Reader, Feedback: rc.PCSC.Feedback, ECPFrame: rc.ECP(), Logger: log}
-		return d.pcscReader(opts)
+		opts := pcsc.Options{Name: rc.Name, Reader: rc.PCSC.Reader, Feedback: rc.PCSC.Feedback, ECPFrame: rc.ECP(), Logger: d.log}
+		if _, err := d.pcscManager(); errors.Is(err, pcsc.ErrNotBuilt) {
+			return nil, err
+		}
+		return &retrying{name: rc.Name, since: time.Now(), open: func() (reader.Reader, error) {
+			m, err := d.pcscManager()
+			if err != nil {
+				return nil, fmt.Errorf("waiting for pcscd: %w", err)
+			}
+			return m.Open(opts)
+		}}, nil
 	case "pn532":
 		p := rc.PN532
 		opts := pn532.DefaultOptions()
-		opts.Name, opts.Logger, opts.ECPFrame = rc.Name, log, rc.ECP()
+		opts.Name, opts.Logger, opts.ECPFrame = rc.Name, d.log, rc.ECP()
 		if p.BitReverse != nil {
 			opts.BitReverse = *p.BitReverse
 		}
@@ -47,25 +58,18 @@ func (d *Daemon) openReader(rc config.Reader) (reader.Reader, error) {
 				return nil, fmt.Errorf("pn532.reset: %w", err)
 			}
 		}
-		switch p.Bus {
-		case "spi":
-			return pn532.OpenSPI(p.Device, &opts)
-		case "i2c":
-			return pn532.OpenI2C(p.Device, &opts)
-		default:
-			return pn532.OpenUART(p.Device, &opts)
-		}
+		return &retrying{name: rc.Name, since: time.Now(), open: func() (reader.Reader, error) {
+			o := opts
+			switch p.Bus {
+			case "spi":
+				return pn532.OpenSPI(p.Device, &o)
+			case "i2c":
+				return pn532.OpenI2C(p.Device, &o)
+			}
+			return pn532.OpenUART(p.Device, &o)
+		}}, nil
 	}
 	return nil, fmt.Errorf("unknown backend %q", rc.Backend)
-}
-
-// pcscReader opens a PC/SC reader. When pcscd is not running yet, the
-// reader starts unhealthy and connects once pcscd is there.
-func (d *Daemon) pcscReader(opts pcsc.Options) (reader.Reader, error) {
-	if _, err := d.pcscManager(); errors.Is(err, pcsc.ErrNotBuilt) {
-		return nil, err
-	}
-	return &lazyPCSC{d: d, opts: opts, since: time.Now()}, nil
 }
 
 // pcscManager returns the shared PC/SC manager, connecting to pcscd first.
@@ -83,11 +87,14 @@ func (d *Daemon) pcscManager() (*pcsc.Manager, error) {
 	return m, nil
 }
 
-// lazyPCSC is a PC/SC reader whose manager may not exist yet because pcscd
-// was not running when the daemon started.
-type lazyPCSC struct {
-	d     *Daemon
-	opts  pcsc.Options
+// retryInterval is how often a reader that could not be opened is tried again.
+const retryInterval = 500 * time.Millisecond
+
+// retrying is a reader whose backend is opened on first use and opened again
+// until that succeeds; until then it reports itself unhealthy with the error.
+type retrying struct {
+	name  string
+	open  func() (reader.Reader, error)
 	since time.Time
 
 	mu     sync.Mutex
@@ -96,29 +103,27 @@ type lazyPCSC struct {
 	errs   uint64
 }
 
-func (l *lazyPCSC) get() (reader.Reader, error) {
+func (l *retrying) get() (reader.Reader, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.r != nil {
 		return l.r, nil
 	}
-	m, err := l.d.pcscManager()
-	if err == nil {
-		l.r, err = m.Open(l.opts)
-	}
+	r, err := l.open()
 	if err != nil {
 		if l.detail == "" {
 			l.errs++
 		}
-		l.detail = "waiting for pcscd: " + err.Error()
+		l.detail = err.Error()
 		return nil, err
 	}
-	return l.r, nil
+	l.r = r
+	return r, nil
 }
 
-func (l *lazyPCSC) Name() string { return l.opts.Name }
+func (l *retrying) Name() string { return l.name }
 
-func (l *lazyPCSC) WaitCard(ctx context.Context) (reader.Card, error) {
+func (l *retrying) WaitCard(ctx context.Context) (reader.Card, error) {
 	for {
 		r, err := l.get()
 		if err == nil {
@@ -127,21 +132,26 @@ func (l *lazyPCSC) WaitCard(ctx context.Context) (reader.Card, error) {
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(pcsc.DefaultRetryInterval):
+		case <-time.After(retryInterval):
 		}
 	}
 }
 
-func (l *lazyPCSC) Health() reader.Health {
+func (l *retrying) Health() reader.Health {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.r != nil {
-		return l.r.Health()
+		h := l.r.Health()
+		h.Errors += l.errs
+		if l.errs > 0 {
+			h.Recoveries++
+		}
+		return h
 	}
 	return reader.Health{OK: false, Detail: l.detail, Since: l.since, Errors: l.errs}
 }
 
-func (l *lazyPCSC) Close() error {
+func (l *retrying) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.r != nil {
@@ -150,8 +160,9 @@ func (l *lazyPCSC) Close() error {
 	return nil
 }
 
-// Feedback passes ACR122U feedback through once the reader exists.
-func (l *lazyPCSC) Feedback(ctx context.Context, s reader.Signal) error {
+// Feedback passes reader feedback (an ACR122U's LED and buzzer) through once
+// the backend is open.
+func (l *retrying) Feedback(ctx context.Context, s reader.Signal) error {
 	l.mu.Lock()
 	r := l.r
 	l.mu.Unlock()

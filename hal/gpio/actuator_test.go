@@ -632,13 +632,13 @@ func TestNewErrors(t *testing.T) {
 	cfg := testConfig()
 
 	_, err := New(cfg, Pins{Unlock: newPin("U", nil, nil)})
-	if err == nil || !strings.Contains(err.Error(), `hal.lock: line "LOCK" configured but no pin given`) {
+	if err == nil || !strings.Contains(err.Error(), `hal.gpio.lock: line "LOCK" configured but no pin given`) {
 		t.Fatalf("missing pin: %v", err)
 	}
 
 	cfg.Engine.Line = ""
 	_, err = New(cfg, Pins{Unlock: newPin("U", nil, nil), Lock: newPin("L", nil, nil), Engine: newPin("E", nil, nil)})
-	if err == nil || !strings.Contains(err.Error(), "hal.engine: pin E(0) given but no line configured") {
+	if err == nil || !strings.Contains(err.Error(), "hal.gpio.engine: pin E(0) given but no line configured") {
 		t.Fatalf("extra pin: %v", err)
 	}
 
@@ -653,7 +653,7 @@ func TestNewErrors(t *testing.T) {
 		p.L = gpio.High // left active
 	}
 	_, err = New(cfg, Pins{Unlock: bad, Lock: others[0], Engine: others[1], LED: others[2], Buzzer: others[3]})
-	if err == nil || !strings.Contains(err.Error(), "hal.unlock: line U: drive inactive: device busy") {
+	if err == nil || !strings.Contains(err.Error(), "hal.gpio.unlock: line U: drive inactive: device busy") {
 		t.Fatalf("failing line: %v", err)
 	}
 	checkEvents(t, j.all(), []event{{"L", gpio.Low, 0}, {"E", gpio.Low, 0}, {"LED", gpio.Low, 0}, {"B", gpio.Low, 0}})
@@ -662,7 +662,7 @@ func TestNewErrors(t *testing.T) {
 	}
 
 	cfg.UnlockPulse = 0
-	if _, err := New(cfg, Pins{}); err == nil || !strings.Contains(err.Error(), "hal.unlock_pulse") {
+	if _, err := New(cfg, Pins{}); err == nil || !strings.Contains(err.Error(), "hal.gpio.unlock_pulse") {
 		t.Fatalf("invalid config: %v", err)
 	}
 }

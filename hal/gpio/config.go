@@ -12,7 +12,7 @@ import (
 
 // keyPrefix is the section of the daemon's configuration that Config maps
 // onto; errors name keys as "hal.<key>".
-const keyPrefix = "hal."
+const keyPrefix = "hal.gpio."
 
 // Output is one output line.
 type Output struct {

@@ -31,7 +31,7 @@ func TestDefaultConfig(t *testing.T) {
 	if err == nil {
 		t.Fatal("defaults without lines validated")
 	}
-	want := "hal.unlock: line is required\nhal.lock: line is required"
+	want := "hal.gpio.unlock: line is required\nhal.gpio.lock: line is required"
 	if err.Error() != want {
 		t.Fatalf("Validate() = %q, want %q", err, want)
 	}
@@ -46,21 +46,21 @@ func TestValidate(t *testing.T) {
 		change func(*Config)
 		want   string
 	}{
-		{"unlock pulse too short", func(c *Config) { c.UnlockPulse = ms }, "hal.unlock_pulse: 1ms is outside [10ms, 10s]"},
-		{"lock pulse missing", func(c *Config) { c.LockPulse = 0 }, "hal.lock_pulse: 0s is outside [10ms, 10s]"},
-		{"window too long", func(c *Config) { c.EngineWindow = time.Hour }, "hal.engine_window: 1h0m0s is outside [1s, 10m0s]"},
-		{"bad mode", func(c *Config) { c.EngineMode = "always" }, `hal.engine_mode: "always" is neither "window" nor "pulse"`},
-		{"pulse mode without pulse", func(c *Config) { c.EngineMode = EngineModePulse; c.EnginePulse = 0 }, "hal.engine_pulse: 0s is outside"},
-		{"duplicate line", func(c *Config) { c.Engine.Line = "LOCK" }, `hal.engine: line "LOCK" is also hal.lock`},
-		{"blank in line", func(c *Config) { c.LED.Line = "GPIO 5" }, `hal.led: line "GPIO 5" contains blanks`},
-		{"bad offset", func(c *Config) { c.Buzzer.Line = "gpiochip0/x" }, `hal.buzzer: line "gpiochip0/x": offset "x" is not a line number`},
-		{"no chip", func(c *Config) { c.Buzzer.Line = "/17" }, `hal.buzzer: line "/17": chip/offset without a chip`},
-		{"bad pull", func(c *Config) { c.DoorInput.Pull = "sideways" }, `hal.door.pull: "sideways" is not one of`},
-		{"zero step", func(c *Config) { c.Patterns.Denied.LED = []time.Duration{100 * ms, 0} }, "hal.patterns.denied.led: step 1: 0s is outside (0, 10s]"},
-		{"too many steps", func(c *Config) { c.Patterns.Seen.Buzzer = make([]time.Duration, 33) }, "hal.patterns.seen.buzzer: 33 steps, at most 32"},
+		{"unlock pulse too short", func(c *Config) { c.UnlockPulse = ms }, "hal.gpio.unlock_pulse: 1ms is outside [10ms, 10s]"},
+		{"lock pulse missing", func(c *Config) { c.LockPulse = 0 }, "hal.gpio.lock_pulse: 0s is outside [10ms, 10s]"},
+		{"window too long", func(c *Config) { c.EngineWindow = time.Hour }, "hal.gpio.engine_window: 1h0m0s is outside [1s, 10m0s]"},
+		{"bad mode", func(c *Config) { c.EngineMode = "always" }, `hal.gpio.engine_mode: "always" is neither "window" nor "pulse"`},
+		{"pulse mode without pulse", func(c *Config) { c.EngineMode = EngineModePulse; c.EnginePulse = 0 }, "hal.gpio.engine_pulse: 0s is outside"},
+		{"duplicate line", func(c *Config) { c.Engine.Line = "LOCK" }, `hal.gpio.engine: line "LOCK" is also hal.gpio.lock`},
+		{"blank in line", func(c *Config) { c.LED.Line = "GPIO 5" }, `hal.gpio.led: line "GPIO 5" contains blanks`},
+		{"bad offset", func(c *Config) { c.Buzzer.Line = "gpiochip0/x" }, `hal.gpio.buzzer: line "gpiochip0/x": offset "x" is not a line number`},
+		{"no chip", func(c *Config) { c.Buzzer.Line = "/17" }, `hal.gpio.buzzer: line "/17": chip/offset without a chip`},
+		{"bad pull", func(c *Config) { c.DoorInput.Pull = "sideways" }, `hal.gpio.door.pull: "sideways" is not one of`},
+		{"zero step", func(c *Config) { c.Patterns.Denied.LED = []time.Duration{100 * ms, 0} }, "hal.gpio.patterns.denied.led: step 1: 0s is outside (0, 10s]"},
+		{"too many steps", func(c *Config) { c.Patterns.Seen.Buzzer = make([]time.Duration, 33) }, "hal.gpio.patterns.seen.buzzer: 33 steps, at most 32"},
 		{"too long", func(c *Config) {
 			c.Patterns.Error.LED = []time.Duration{10 * time.Second, 10 * time.Second, 10 * time.Second, time.Second}
-		}, "hal.patterns.error.led: lasts 31s, at most 30s"},
+		}, "hal.gpio.patterns.error.led: lasts 31s, at most 30s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := testConfig()

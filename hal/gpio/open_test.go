@@ -62,7 +62,7 @@ func TestOpenMissingLine(t *testing.T) {
 	cfg.Unlock.Line = "GPIO99"
 	cfg.Lock.Line = "GPIO17"
 	_, err := open(cfg, f)
-	if err == nil || err.Error() != `hal.unlock: line "GPIO99" not found` {
+	if err == nil || err.Error() != `hal.gpio.unlock: line "GPIO99" not found` {
 		t.Fatalf("open = %v", err)
 	}
 	if !errors.Is(err, ErrLineNotFound) {
@@ -82,7 +82,7 @@ func TestOpenSameLineTwice(t *testing.T) {
 	cfg.Unlock.Line = "GPIO17"
 	cfg.Lock.Line = "gpiochip0/17"
 	_, err := open(cfg, f)
-	if err == nil || err.Error() != `hal.lock: line "gpiochip0/17" is the line of hal.unlock` {
+	if err == nil || err.Error() != `hal.gpio.lock: line "gpiochip0/17" is the line of hal.gpio.unlock` {
 		t.Fatalf("open = %v", err)
 	}
 }
@@ -94,7 +94,7 @@ func TestOpenReleasesOnFailure(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Unlock.Line, cfg.Lock.Line = "GPIO17", "GPIO27"
 	_, err := open(cfg, fakeFinder{"GPIO17": unlock, "GPIO27": lock}, WithLogger(slog.New(slog.DiscardHandler)))
-	if err == nil || !strings.Contains(err.Error(), "hal.unlock: line GPIO17: drive inactive: device or resource busy") {
+	if err == nil || !strings.Contains(err.Error(), "hal.gpio.unlock: line GPIO17: drive inactive: device or resource busy") {
 		t.Fatalf("open = %v", err)
 	}
 	if unlock.closed.Load() != 1 || lock.closed.Load() != 1 {
@@ -113,12 +113,12 @@ func TestOpenOnThisMachine(t *testing.T) {
 	if !errors.Is(err, ErrLineNotFound) {
 		t.Fatalf("Open = %v, want ErrLineNotFound", err)
 	}
-	for _, want := range []string{`hal.unlock: line "GPIO99" not found`, `hal.lock: line "gpiochip99/0" not found`} {
+	for _, want := range []string{`hal.gpio.unlock: line "GPIO99" not found`, `hal.gpio.lock: line "gpiochip99/0" not found`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Open error %q lacks %q", err, want)
 		}
 	}
-	if _, err := Open(DefaultConfig()); err == nil || !strings.Contains(err.Error(), "hal.unlock: line is required") {
+	if _, err := Open(DefaultConfig()); err == nil || !strings.Contains(err.Error(), "hal.gpio.unlock: line is required") {
 		t.Fatalf("Open(defaults) = %v", err)
 	}
 }
