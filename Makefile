@@ -13,10 +13,10 @@ GO       ?= go
 FUZZTIME ?= 30s
 BENCHCOUNT ?= 10
 
-CMDS = ./cmd/dkvehicled ./cmd/dkctl ./cmd/dkdemo
+CMDS = ./cmd/dkvehicled ./cmd/dkctl ./cmd/dkdemo ./cmd/dkendpoint
 SIMDIR ?= sim-run
 
-.PHONY: all build build-nopcsc demo sim vet test test-go test-pcsc story bench fuzz clean
+.PHONY: all build build-nopcsc build-arm64 demo sim vet test test-go test-pcsc story bench fuzz clean
 
 all: build
 
@@ -25,6 +25,20 @@ build:
 
 build-nopcsc:
 	CGO_ENABLED=0 $(GO) build -o bin/ $(CMDS)
+
+# For a Raspberry Pi (64-bit OS): always the pure-Go build; the daemon with
+# PC/SC too when the arm64 cross compiler and libpcsclite-dev:arm64 are there
+# (dpkg --add-architecture arm64; apt-get install gcc-aarch64-linux-gnu libpcsclite-dev:arm64).
+build-arm64:
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -o bin/arm64/ $(CMDS)
+	@if command -v aarch64-linux-gnu-gcc >/dev/null && [ -f /usr/lib/aarch64-linux-gnu/pkgconfig/libpcsclite.pc ]; then \
+	  echo "cross-compiling the daemon with PC/SC"; \
+	  GOOS=linux GOARCH=arm64 CGO_ENABLED=1 CC=aarch64-linux-gnu-gcc \
+	    PKG_CONFIG_PATH=/usr/lib/aarch64-linux-gnu/pkgconfig PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig \
+	    $(GO) build -tags pcsc -o bin/arm64/ ./cmd/dkvehicled; \
+	else \
+	  echo "no arm64 cross compiler or libpcsclite-dev:arm64: bin/arm64/dkvehicled has no PC/SC"; \
+	fi
 
 demo:
 	CGO_ENABLED=0 $(GO) build -o bin/demo/ $(CMDS)
@@ -46,7 +60,7 @@ vet:
 	$(GO) vet -tags pcsc ./reader/pcsc/... ./cmd/dkvehicled/
 
 # The README's test command. CI runs exactly this through .ci/run.
-test: vet test-go test-pcsc
+test: vet build-arm64 test-go test-pcsc
 
 test-go:
 	$(GO) test -race -count=1 ./...
