@@ -22,14 +22,19 @@ type session struct {
 	chained    []byte
 	pendingOut []byte
 	pendingSW  uint16
+	fw         *pairingSession // the framework is selected
 }
 
 func status(sw uint16) apdu.Response { return apdu.Response{SW: sw} }
 
 func (p *Phone) process(c apdu.Command) apdu.Response {
 	switch {
+	case c.CLA == wire.CLAISO && c.INS == wire.INSSelect && c.P1 == wire.P1SelectName && string(c.Data) == string(wire.FrameworkAID):
+		return p.selectFramework()
 	case c.CLA == wire.CLAISO && c.INS == wire.INSSelect:
 		return p.selectApplet(c)
+	case p.s.fw != nil:
+		return p.framework(c)
 	case !p.s.selected:
 		return status(apdu.SWConditionsNotSatis)
 	case c.CLA == wire.CLAProp && c.INS == wire.INSAuth0:

@@ -57,10 +57,12 @@ type Phone struct {
 	// Rand is the phone's randomness (ephemeral keys, random cryptograms).
 	Rand io.Reader
 
-	mu      sync.Mutex
-	keys    []*Key
-	pending []*Key // keys made by Invite, waiting for their share
-	s       session
+	mu       sync.Mutex
+	keys     []*Key
+	pending  []*Key // keys made by Invite, waiting for their share
+	pki      *DevicePKI
+	password string // the pairing password the owner typed, until it is used
+	s        session
 }
 
 // New returns a phone with no keys.

@@ -155,12 +155,25 @@ func (p *Phone) NewOwnerKey(vehicleID, vehiclePK, authorizedPK, ownerSlot []byte
 
 // InstallOwnerKey installs an owner key whose private key already exists.
 func (p *Phone) InstallOwnerKey(vehicleID, vehiclePK, authorizedPK, ownerSlot []byte, sk *ecdsa.PrivateKey) *Key {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.installOwnerKey(vehicleID, vehiclePK, authorizedPK, ownerSlot, sk)
+}
+
+// installOwnerKey is InstallOwnerKey for callers holding the lock.
+func (p *Phone) installOwnerKey(vehicleID, vehiclePK, authorizedPK, ownerSlot []byte, sk *ecdsa.PrivateKey) *Key {
 	priv, conf := p.NewMailboxes()
 	priv[wire.OffsetSigBmp] = wire.SigRefill
 	priv[wire.OffsetSlotIdentBmp] = 0x01
 	copy(priv[p.Layout.SlotEntry(0):], ownerSlot)
 	k := &Key{VehicleIdentifier: vehicleID, VehiclePK: vehiclePK, SK: sk, Role: RoleOwner, AuthorizedPK: authorizedPK, Private: priv, Confidential: conf}
-	p.AddKey(k)
+	for i, o := range p.keys {
+		if string(o.VehicleIdentifier) == string(vehicleID) {
+			p.keys[i] = k
+			return k
+		}
+	}
+	p.keys = append(p.keys, k)
 	return k
 }
 

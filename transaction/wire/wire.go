@@ -179,6 +179,16 @@ func (r Reason) String() string {
 		return "timeout"
 	case ReasonDisabled:
 		return "digital_key_disabled"
+	case ReasonBadPoint:
+		return "bad_point"
+	case ReasonNoVerifier:
+		return "no_verifier"
+	case ReasonNoVersion:
+		return "no_common_version"
+	case ReasonConfirmation:
+		return "confirmation_mismatch"
+	case ReasonChainRejected:
+		return "certificate_rejected"
 	}
 	return fmt.Sprintf("reason_%02x", byte(r))
 }
