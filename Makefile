@@ -13,7 +13,7 @@ GO       ?= go
 FUZZTIME ?= 30s
 BENCHCOUNT ?= 10
 
-CMDS = ./cmd/dkvehicled ./cmd/dkctl ./cmd/dkdemo ./cmd/dkendpoint
+CMDS = ./cmd/dkvehicled ./cmd/dkctl ./cmd/dkdemo ./cmd/dkendpoint ./cmd/dkpki
 SIMDIR ?= sim-run
 
 .PHONY: all build build-nopcsc build-arm64 demo sim vet test test-go test-pcsc story bench fuzz clean
@@ -51,6 +51,7 @@ sim:
 	mkdir -p $(SIMDIR)
 	test -f $(SIMDIR)/dkvehicled.toml || cp configs/simulator.toml $(SIMDIR)/dkvehicled.toml
 	test -f $(SIMDIR)/vehicle.key || bin/demo/dkvehicled -init-key $(SIMDIR)/vehicle.key
+	test -d $(SIMDIR)/pki || bin/demo/dkpki init -dir $(SIMDIR)/pki -vehicle-key $(SIMDIR)/vehicle.key
 	bin/demo/dkvehicled -config $(SIMDIR)/dkvehicled.toml
 
 vet:

@@ -43,6 +43,18 @@ func (c *Config) check() error {
 			add(key, "%v", err)
 		}
 	}
+	if b, err := hex.DecodeString(v.Brand); err != nil || len(b) != 2 {
+		add("vehicle.brand", "want 2 bytes of hex, e.g. \"0001\"")
+	}
+	if c.Simulator.DevicePKI != "" && !c.Simulator.Enabled {
+		add("simulator.device_pki", "only simulated phones use it: set simulator.enabled = true or remove it")
+	}
+	if (v.Certificate == "") != (v.OEMRoot == "") {
+		add("vehicle", "owner pairing needs both certificate and oem_root (or neither)")
+	}
+	if n := c.Pairing.ScryptN; n < 4096 || n&(n-1) != 0 {
+		add("pairing.scrypt_n", "want a power of two of at least 4096")
+	}
 	if err := c.Layout().Validate(); err != nil {
 		add("vehicle", "%v", err)
 	}
@@ -207,6 +219,12 @@ func (c *Config) VehicleKey() (*ecdsa.PrivateKey, error) {
 		return nil, fmt.Errorf("%s: not a P-256 key", path)
 	}
 	return k, nil
+}
+
+// Brand is the decoded brand code.
+func (c *Config) Brand() []byte {
+	b, _ := hex.DecodeString(c.Vehicle.Brand)
+	return b
 }
 
 // VehicleIdentifier is the decoded vehicle identifier.

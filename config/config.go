@@ -30,6 +30,7 @@ type Config struct {
 	Readers   []Reader         `toml:"readers"`
 	HAL       HAL              `toml:"hal"`
 	Simulator Simulator        `toml:"simulator"`
+	Pairing   Pairing          `toml:"pairing"`
 	Bench     Bench            `toml:"bench"`
 	Log       Log              `toml:"log"`
 
@@ -54,6 +55,9 @@ type Vehicle struct {
 	OEMRoot string `toml:"oem_root"`
 	// OwnerProfile is the access profile of owners (default 0).
 	OwnerProfile int `toml:"owner_profile"`
+	// Brand is the 2-byte vehicle brand code sent at pairing, hex (default
+	// "0001").
+	Brand string `toml:"brand"`
 	// Layout of the slots and mailboxes (PROTOCOL.md 2, 4); zero values take
 	// the defaults 8, 16, 32 and 512.
 	SlotIDLen           int `toml:"slot_id_len"`
@@ -140,6 +144,20 @@ type Simulator struct {
 	// PhonesFile keeps the simulated phones across restarts (default
 	// sim-phones.json beside the store).
 	PhonesFile string `toml:"phones_file"`
+	// DevicePKI is a bench PKI directory (dkpki init): simulated phones get
+	// its device OEM CA and instance CA, so they can be paired as owners.
+	// Without it they have no Digital Key framework.
+	DevicePKI string `toml:"device_pki"`
+}
+
+// Pairing configures owner pairing (PROTOCOL.md 6). It needs the vehicle
+// certificate and the vehicle OEM root.
+type Pairing struct {
+	// Timeout ends pairing mode when no phone paired (default 5 min).
+	Timeout Duration `toml:"timeout"`
+	// ScryptN is the scrypt cost of verifiers the vehicle derives itself from
+	// a bench password (default 4096).
+	ScryptN int `toml:"scrypt_n"`
 }
 
 // Bench enables tools for bench rigs that a vehicle in service must not have.
@@ -243,6 +261,10 @@ func (c *Config) defaults() {
 	setInt(&v.OEMDataLen, 32)
 	setInt(&v.AttestationLen, 512)
 	setInt(&c.Store.AuditLimit, 10000)
+	setInt(&c.Pairing.ScryptN, 4096)
+	if v.Brand == "" {
+		v.Brand = "0001"
+	}
 	if c.Control.Mode == "" {
 		c.Control.Mode = "0660"
 	}

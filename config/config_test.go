@@ -11,14 +11,21 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/dkvehicled/dkvehicled/internal/pki"
 )
 
-// dir returns a directory holding a vehicle key and the simulator config.
+// dir returns a directory holding a vehicle key and a bench PKI for it
+// (pki/, as the simulator configuration expects).
 func dir(t *testing.T) string {
 	d := t.TempDir()
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	der, _ := x509.MarshalPKCS8PrivateKey(k)
 	if err := os.WriteFile(filepath.Join(d, "vehicle.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := pki.Init(filepath.Join(d, "pki"), rand.Reader, &k.PublicKey, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	return d
@@ -69,6 +76,12 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"bad duration", strings.Replace(base, `apdu = "500ms"`, `apdu = "soon"`, 1), "soon"},
 		{"bad hal", strings.Replace(base, `backend = "record"`, `backend = "relay"`, 1), "hal.backend"},
 		{"bad log level", strings.Replace(base, `level = "info"`, `level = "loud"`, 1), "log.level"},
+		{"bad brand", strings.Replace(base, `brand = "0001"`, `brand = "01"`, 1), "vehicle.brand"},
+		{"certificate without root", strings.Replace(base, `oem_root = "pki/vehicle-oem-root.crt"`, "", 1), "vehicle: owner pairing needs both certificate and oem_root"},
+		{"certificate not a certificate", strings.Replace(base, `certificate = "pki/vehicle.crt"`, `certificate = "pki/instance-ca.key"`, 1), "vehicle.certificate"},
+		{"scrypt too cheap", strings.Replace(base, "scrypt_n = 4096", "scrypt_n = 1024", 1), "pairing.scrypt_n"},
+		{"scrypt not a power of two", strings.Replace(base, "scrypt_n = 4096", "scrypt_n = 5000", 1), "pairing.scrypt_n"},
+		{"device pki without simulator", strings.Replace(strings.ReplaceAll(base, `backend = "sim"`, `backend = "pcsc"`+"\n[readers.pcsc]\nreader = \"x\""), "enabled = true", "enabled = false", 1), "simulator.device_pki"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

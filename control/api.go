@@ -60,32 +60,37 @@ func Errorf(code, message string) *Error { return &Error{Code: code, Message: me
 
 // Verbs.
 const (
-	VerbStatus        = "status"              // -> Status
-	VerbVehicle       = "vehicle.show"        // -> VehicleInfo
-	VerbDigitalKey    = "vehicle.digital_key" // SwitchArgs -> Status
-	VerbReaderEnable  = "reader.enable"       // ReaderEnableArgs -> Status
-	VerbKeysList      = "keys.list"           // -> []Key
-	VerbKeysShow      = "keys.show"           // KeyArgs -> Key
-	VerbKeysRevoke    = "keys.revoke"         // KeyArgs -> Key
-	VerbKeysSuspend   = "keys.suspend"        // KeyArgs -> Key
-	VerbKeysResume    = "keys.resume"         // KeyArgs -> Key
-	VerbKeysRename    = "keys.rename"         // RenameArgs -> Key
-	VerbKeysProfile   = "keys.set_profile"    // ProfileArgs -> Key (friends only)
-	VerbKeysWindow    = "keys.set_window"     // WindowArgs -> Key (friends only)
-	VerbSlotsList     = "slots.list"          // -> []Slot
-	VerbSlotsRevoke   = "slots.revoke"        // SlotArgs -> Slot (issued, unbound slots)
-	VerbProfiles      = "profiles.list"       // -> []Profile
-	VerbAudit         = "audit"               // AuditArgs -> []AuditEntry
-	VerbEvents        = "events"              // opens a stream of Event
-	VerbMetrics       = "metrics"             // -> Metrics (Prometheus text)
-	VerbEnrolOwner    = "enrol.owner"         // EnrolArgs -> Enrolment (bench: direct enrolment, when the configuration allows it)
-	VerbSimPhones     = "sim.phones"          // -> []SimPhone
-	VerbSimNewPhone   = "sim.phone.new"       // SimPhoneArgs -> SimPhone
-	VerbSimEnrolOwner = "sim.enrol_owner"     // SimPhoneArgs -> Key (direct enrolment of a simulated phone)
-	VerbSimPlace      = "sim.place"           // SimPlaceArgs -> SimReader
-	VerbSimRemove     = "sim.remove"          // SimReaderArgs -> SimReader
-	VerbSimTap        = "sim.tap"             // SimPlaceArgs -> Event (place, wait for the tap's event, remove)
-	VerbSimShare      = "sim.share"           // SimShareArgs -> SimShare
+	VerbStatus          = "status"               // -> Status
+	VerbVehicle         = "vehicle.show"         // -> VehicleInfo
+	VerbDigitalKey      = "vehicle.digital_key"  // SwitchArgs -> Status
+	VerbReaderEnable    = "reader.enable"        // ReaderEnableArgs -> Status
+	VerbKeysList        = "keys.list"            // -> []Key
+	VerbKeysShow        = "keys.show"            // KeyArgs -> Key
+	VerbKeysRevoke      = "keys.revoke"          // KeyArgs -> Key
+	VerbKeysSuspend     = "keys.suspend"         // KeyArgs -> Key
+	VerbKeysResume      = "keys.resume"          // KeyArgs -> Key
+	VerbKeysRename      = "keys.rename"          // RenameArgs -> Key
+	VerbKeysProfile     = "keys.set_profile"     // ProfileArgs -> Key (friends only)
+	VerbKeysWindow      = "keys.set_window"      // WindowArgs -> Key (friends only)
+	VerbSlotsList       = "slots.list"           // -> []Slot
+	VerbSlotsRevoke     = "slots.revoke"         // SlotArgs -> Slot (issued, unbound slots)
+	VerbProfiles        = "profiles.list"        // -> []Profile
+	VerbAudit           = "audit"                // AuditArgs -> []AuditEntry
+	VerbEvents          = "events"               // opens a stream of Event
+	VerbMetrics         = "metrics"              // -> Metrics (Prometheus text)
+	VerbPairingVerifier = "pairing.verifier"     // VerifierArgs -> PairingStatus (a new verifier: 7 attempts)
+	VerbPairingStart    = "pairing.start"        // PairingStartArgs -> PairingStatus
+	VerbPairingCancel   = "pairing.cancel"       // -> PairingStatus
+	VerbPairingStatus   = "pairing.status"       // -> PairingStatus
+	VerbSimPassword     = "sim.pairing_password" // SimPasswordArgs -> SimPhone (the owner typed the password on the phone)
+	VerbEnrolOwner      = "enrol.owner"          // EnrolArgs -> Enrolment (bench: direct enrolment, when the configuration allows it)
+	VerbSimPhones       = "sim.phones"           // -> []SimPhone
+	VerbSimNewPhone     = "sim.phone.new"        // SimPhoneArgs -> SimPhone
+	VerbSimEnrolOwner   = "sim.enrol_owner"      // SimPhoneArgs -> Key (direct enrolment of a simulated phone)
+	VerbSimPlace        = "sim.place"            // SimPlaceArgs -> SimReader
+	VerbSimRemove       = "sim.remove"           // SimReaderArgs -> SimReader
+	VerbSimTap          = "sim.tap"              // SimPlaceArgs -> Event (place, wait for the tap's event, remove)
+	VerbSimShare        = "sim.share"            // SimShareArgs -> SimShare
 )
 
 // KeyArgs names a key by its identifier (40 hex digits) or a unique prefix
@@ -136,6 +141,38 @@ type AuditArgs struct {
 	Limit int `json:"limit,omitempty"`
 }
 
+// VerifierArgs gives the vehicle a new pairing verifier: either the file the
+// OEM's server made (dkpki verifier), or, on a bench, the 8-digit password
+// from which the vehicle derives the verifier itself. The daemon never
+// sends either back.
+type VerifierArgs struct {
+	File     string `json:"file,omitempty"` // the file's contents
+	Password string `json:"password,omitempty"`
+}
+
+// PairingStartArgs starts pairing mode; the timeout is in seconds (0: the
+// configured default).
+type PairingStartArgs struct {
+	TimeoutS int `json:"timeout_s,omitempty"`
+}
+
+// PairingStatus is the state of owner pairing.
+type PairingStatus struct {
+	// Available is false when the configuration lacks the vehicle
+	// certificate or the vehicle OEM root.
+	Available    bool      `json:"available"`
+	Mode         bool      `json:"mode"`
+	Until        time.Time `json:"until,omitzero"`
+	Verifier     bool      `json:"verifier"`
+	AttemptsLeft int       `json:"attempts_left"`
+}
+
+// SimPasswordArgs types the pairing password on a simulated phone.
+type SimPasswordArgs struct {
+	Phone    string `json:"phone"`
+	Password string `json:"password"`
+}
+
 // EnrolArgs enrols a phone's key as the owner directly (bench use): the
 // public key the phone made for this vehicle, 65 bytes uncompressed, in hex.
 type EnrolArgs struct {
@@ -170,6 +207,9 @@ type SimPlaceArgs struct {
 	Reader string `json:"reader"`
 	// LatencyMS delays every answer of the phone, as a slow NFC link would.
 	LatencyMS int `json:"latency_ms,omitempty"`
+	// DropAt, when set, pulls the phone away as command DropAt (counted
+	// from 0) arrives: that command and every later one go unanswered.
+	DropAt *int `json:"drop_at,omitempty"`
 }
 
 // SimShareArgs has one simulated phone (an owner) share a key offline with
@@ -194,6 +234,7 @@ type Status struct {
 	Readers           []Reader      `json:"readers"`
 	Store             StoreStats    `json:"store"`
 	Actuators         ActuatorState `json:"actuators"`
+	Pairing           PairingStatus `json:"pairing"`
 	Simulator         bool          `json:"simulator"`
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/dkvehicled/dkvehicled/hal"
 	"github.com/dkvehicled/dkvehicled/hal/gpio"
 	"github.com/dkvehicled/dkvehicled/keystore"
+	"github.com/dkvehicled/dkvehicled/pairing"
 	"github.com/dkvehicled/dkvehicled/policy"
 	"github.com/dkvehicled/dkvehicled/reader/pcsc"
 	"github.com/dkvehicled/dkvehicled/transaction"
@@ -50,6 +51,8 @@ type Daemon struct {
 	vehPK    []byte
 	store    *keystore.Store
 	engine   *transaction.Engine
+	timeouts transaction.Timeouts
+	pairer   *pairing.Pairer // nil: pairing is not configured
 	act      hal.Actuator
 	readers  []*readerLoop
 	bus      *bus
@@ -58,8 +61,9 @@ type Daemon struct {
 	certHash string
 	rootHash string
 
-	mu       sync.Mutex
-	settings keystore.Settings
+	mu        sync.Mutex
+	settings  keystore.Settings
+	pairUntil time.Time // pairing mode's end; zero: not in pairing mode
 
 	pcscMu sync.Mutex
 	pcsc   *pcsc.Manager
@@ -118,15 +122,18 @@ func (d *Daemon) open() (err error) {
 	if err := d.store.View(func(tx *keystore.Tx) (err error) { d.settings, err = tx.Settings(); return err }); err != nil {
 		return err
 	}
+	d.timeouts = transaction.Timeouts{
+		APDU:        cfg.Timeouts.APDU.Or(transaction.DefaultTimeouts.APDU),
+		Long:        cfg.Timeouts.Long.Or(transaction.DefaultTimeouts.Long),
+		Transaction: cfg.Timeouts.Transaction.Or(transaction.DefaultTimeouts.Transaction),
+	}
 	d.engine, err = transaction.New(transaction.Config{
-		Vehicle: d.vehicle, Store: d.store, Rand: d.rand, Now: d.now, Logger: d.log,
-		Timeouts: transaction.Timeouts{
-			APDU:        cfg.Timeouts.APDU.Or(transaction.DefaultTimeouts.APDU),
-			Long:        cfg.Timeouts.Long.Or(transaction.DefaultTimeouts.Long),
-			Transaction: cfg.Timeouts.Transaction.Or(transaction.DefaultTimeouts.Transaction),
-		},
+		Vehicle: d.vehicle, Store: d.store, Rand: d.rand, Now: d.now, Logger: d.log, Timeouts: d.timeouts,
 	})
 	if err != nil {
+		return err
+	}
+	if err := d.newPairer(); err != nil {
 		return err
 	}
 	d.bus = newBus(d.store, d.now)
@@ -212,7 +219,8 @@ func (d *Daemon) Run(ctx context.Context) {
 const healthPoll = time.Second
 
 // watchReaders publishes a reader event whenever a reader's health changes
-// (and once at start for a reader that is not healthy).
+// (and once at start for a reader that is not healthy), and ends pairing mode
+// when its time is up.
 func (d *Daemon) watchReaders(ctx context.Context) {
 	known := map[string]bool{}
 	for _, rl := range d.readers {
@@ -221,6 +229,7 @@ func (d *Daemon) watchReaders(ctx context.Context) {
 	t := time.NewTicker(healthPoll)
 	defer t.Stop()
 	for {
+		d.pairingMode()
 		for _, rl := range d.readers {
 			h := rl.r.Health()
 			if h.OK == known[rl.name] {

@@ -149,6 +149,12 @@ func (d *Daemon) Handle(ctx context.Context, peer control.Peer, verb string, arg
 			return "reader_enabled:" + a.Reader, nil
 		})
 	}
+	if strings.HasPrefix(verb, "pairing.") {
+		switch verb {
+		case control.VerbPairingVerifier, control.VerbPairingStart, control.VerbPairingCancel, control.VerbPairingStatus:
+			return d.pairingVerb(peer, verb, decode)
+		}
+	}
 	if verb == control.VerbEnrolOwner {
 		var a control.EnrolArgs
 		if err := decode(&a); err != nil {
@@ -213,6 +219,9 @@ func (d *Daemon) status() (control.Status, error) {
 		}
 		return nil
 	})
+	if st.Pairing, err = d.pairingStatus(); err != nil {
+		return st, err
+	}
 	a := d.act.State()
 	st.Actuators = control.ActuatorState{Lock: string(a.Lock), EngineAuthorizedUntil: a.EngineAuthorizedUntil, DoorOpen: a.DoorOpen}
 	return st, nil

@@ -3,11 +3,13 @@ package daemon
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/dkvehicled/dkvehicled/control"
 	"github.com/dkvehicled/dkvehicled/hal"
+	"github.com/dkvehicled/dkvehicled/pairing"
 	"github.com/dkvehicled/dkvehicled/policy"
 	"github.com/dkvehicled/dkvehicled/reader"
 	"github.com/dkvehicled/dkvehicled/transaction"
@@ -59,10 +61,10 @@ func (d *Daemon) runReader(ctx context.Context, rl *readerLoop) {
 		}
 		rl.setPresent(true)
 		// A tap in progress finishes even when the daemon is told to stop.
-		o := d.tap(context.WithoutCancel(ctx), rl, card)
+		err = d.tap(context.WithoutCancel(ctx), rl, card)
 		// A phone that left mid-transaction is gone already: the reader may
 		// hold a new one before it ever reports the old one's removal.
-		if !errors.Is(o.Err, reader.ErrCardGone) {
+		if !errors.Is(err, reader.ErrCardGone) {
 			if err := card.WaitRemoved(ctx); err != nil && ctx.Err() == nil {
 				log.Debug("waiting for the card to leave", "err", err)
 			}
@@ -72,11 +74,23 @@ func (d *Daemon) runReader(ctx context.Context, rl *readerLoop) {
 	}
 }
 
-// tap runs one transaction and acts on its outcome.
-func (d *Daemon) tap(ctx context.Context, rl *readerLoop, card reader.Card) *transaction.Outcome {
+// tap runs one pairing attempt (in pairing mode at the dashboard) or one
+// transaction, and acts on its outcome. It returns the outcome's error.
+func (d *Daemon) tap(ctx context.Context, rl *readerLoop, card reader.Card) error {
+	rl.mu.Lock()
+	rl.taps++
+	rl.lastTap = d.now()
+	rl.mu.Unlock()
+	d.feedback(ctx, rl, hal.PatternSeen)
+	var note string
+	if d.pairs(rl) {
+		var po *pairing.Outcome
+		if po, note = d.pair(ctx, rl, card); po != nil {
+			return po.Err
+		}
+	}
 	enabled, why := d.enabled(rl.name)
 	req := transaction.Request{Role: rl.role, Locked: d.act.State().Lock != hal.Unlocked, Disabled: !enabled}
-	d.feedback(ctx, rl, hal.PatternSeen)
 	o := d.engine.Run(ctx, card, req)
 	actuated, actErr := false, error(nil)
 	if o.Allowed() {
@@ -95,11 +109,6 @@ func (d *Daemon) tap(ctx context.Context, rl *readerLoop, card reader.Card) *tra
 	if err := d.engine.Prepare(); err != nil {
 		d.log.Warn("preparing the next ephemeral key", "err", err)
 	}
-	rl.mu.Lock()
-	rl.taps++
-	rl.lastTap = d.now()
-	rl.mu.Unlock()
-
 	ev := tapEvent(rl, o)
 	ev.Actuated = actuated
 	if !enabled && o.Reason == wire.ReasonDisabled {
@@ -109,13 +118,16 @@ func (d *Daemon) tap(ctx context.Context, rl *readerLoop, card reader.Card) *tra
 		ev.Detail = "allowed, but actuation failed: " + actErr.Error()
 		ev.Result = string(transaction.ResultError)
 	}
+	if note != "" {
+		ev.Detail = strings.TrimSuffix(note+"; "+ev.Detail, "; ")
+	}
 	phases := map[string]time.Duration{}
 	for _, p := range o.Phases {
 		phases[p.Name] = p.Duration
 	}
 	d.metrics.tap(rl.name, ev.Result, string(o.Path), o.Total, phases)
 	d.emit(ev)
-	return o
+	return o.Err
 }
 
 // actuate does what an allowed tap asked for.

@@ -41,12 +41,14 @@ type metrics struct {
 	phaseLatency map[[2]string]*histogram // reader, phase
 	readerErrors map[string]uint64        // failures the reader loops saw
 	actuations   map[[2]string]uint64     // action, outcome (ok / failed)
+	pairings     map[string]uint64        // result
 }
 
 func newMetrics() *metrics {
 	return &metrics{
 		taps: map[[2]string]uint64{}, tapLatency: map[[2]string]*histogram{},
 		phaseLatency: map[[2]string]*histogram{}, readerErrors: map[string]uint64{}, actuations: map[[2]string]uint64{},
+		pairings: map[string]uint64{},
 	}
 }
 
@@ -67,6 +69,12 @@ func (m *metrics) tap(reader, result, path string, total time.Duration, phases m
 	for name, d := range phases {
 		observe(m.phaseLatency, [2]string{reader, name}, d)
 	}
+}
+
+func (m *metrics) pairing(result string) {
+	m.mu.Lock()
+	m.pairings[result]++
+	m.mu.Unlock()
 }
 
 func (m *metrics) readerError(reader string) {
@@ -112,6 +120,11 @@ func (m *metrics) text(gauges map[string]gaugeFamily) string {
 		acts[labels("action", k[0], "outcome", k[1])] = v
 	}
 	counter("dkvehicled_actuations_total", "Actuations by action and outcome.", acts)
+	pairs := map[string]uint64{}
+	for k, v := range m.pairings {
+		pairs[labels("result", k)] = v
+	}
+	counter("dkvehicled_pairings_total", "Owner pairing attempts by result (paired, failed, error).", pairs)
 	hist := func(name, help, l2 string, hs map[[2]string]*histogram) {
 		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name)
 		keys := make([][2]string, 0, len(hs))

@@ -16,6 +16,7 @@ import (
 	"github.com/dkvehicled/dkvehicled/control"
 	"github.com/dkvehicled/dkvehicled/endpoint"
 	"github.com/dkvehicled/dkvehicled/enrol"
+	"github.com/dkvehicled/dkvehicled/internal/pki"
 	"github.com/dkvehicled/dkvehicled/keystore"
 	"github.com/dkvehicled/dkvehicled/reader/sim"
 	"github.com/dkvehicled/dkvehicled/transaction/keys"
@@ -32,12 +33,23 @@ type simulator struct {
 	file    string
 	readers map[string]*sim.Reader
 
+	// devicePKI, when configured, is given to every simulated phone so it
+	// can be paired.
+	devicePKI *endpoint.DevicePKI
+
 	mu     sync.Mutex
 	phones map[string]*endpoint.Phone
 }
 
 func newSimulator(d *Daemon) (*simulator, error) {
 	s := &simulator{d: d, file: d.cfg.Path(d.cfg.Simulator.PhonesFile), readers: map[string]*sim.Reader{}, phones: map[string]*endpoint.Phone{}}
+	if dir := d.cfg.Simulator.DevicePKI; dir != "" {
+		b, err := pki.LoadBench(d.cfg.Path(dir))
+		if err != nil {
+			return nil, fmt.Errorf("simulator: device_pki: %w", err)
+		}
+		s.devicePKI = b.DevicePKI(rand.Reader)
+	}
 	b, err := os.ReadFile(s.file)
 	if errors.Is(err, os.ErrNotExist) {
 		return s, nil
@@ -53,6 +65,9 @@ func newSimulator(d *Daemon) (*simulator, error) {
 		p, err := endpoint.Load(raw, rand.Reader)
 		if err != nil {
 			return nil, fmt.Errorf("simulator: phone %s: %w", name, err)
+		}
+		if s.devicePKI != nil {
+			p.SetDevicePKI(s.devicePKI)
 		}
 		s.phones[name] = p
 	}
@@ -107,6 +122,9 @@ func (s *simulator) view(name string, p *endpoint.Phone) control.SimPhone {
 	}
 	for rn, r := range s.readers {
 		on := r.Phone()
+		if f, ok := on.(*endpoint.Faulty); ok {
+			on = f.Card
+		}
 		if slow, ok := on.(*slowPhone); ok {
 			on = slow.Phone
 		}
@@ -147,8 +165,25 @@ func (s *simulator) handle(ctx context.Context, peer control.Peer, verb string, 
 			return nil, control.Errorf(control.CodeBadRequest, "a phone named "+a.Phone+" exists")
 		}
 		p := endpoint.New(s.d.vehicle.Profile, s.d.vehicle.Profile.Versions, s.d.vehicle.Layout, rand.Reader)
+		if s.devicePKI != nil {
+			p.SetDevicePKI(s.devicePKI)
+		}
 		s.phones[a.Phone] = p
 		s.mu.Unlock()
+		return s.view(a.Phone, p), s.save()
+	case control.VerbSimPassword:
+		var a control.SimPasswordArgs
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		p, err := s.phone(a.Phone)
+		if err != nil {
+			return nil, err
+		}
+		if s.devicePKI == nil {
+			return nil, control.Errorf(control.CodeNotPermitted, "simulated phones have no Digital Key framework: set simulator.device_pki (dkpki init makes one)")
+		}
+		p.SetPairingPassword(a.Password)
 		return s.view(a.Phone, p), s.save()
 	case control.VerbSimEnrolOwner:
 		var a control.SimPhoneArgs
@@ -172,6 +207,12 @@ func (s *simulator) handle(ctx context.Context, peer control.Peer, verb string, 
 		var card apdu.Transceiver = p
 		if a.LatencyMS > 0 {
 			card = &slowPhone{Phone: p, delay: time.Duration(a.LatencyMS) * time.Millisecond}
+		}
+		if a.DropAt != nil {
+			if *a.DropAt < 0 {
+				return nil, control.Errorf(control.CodeBadRequest, "drop_at counts commands from 0")
+			}
+			card = &endpoint.Faulty{Card: card, DropAt: *a.DropAt}
 		}
 		if verb == control.VerbSimPlace {
 			if err := r.Place(card); err != nil {
@@ -223,7 +264,7 @@ func (s *simulator) tap(ctx context.Context, r *sim.Reader, p apdu.Transceiver) 
 			if !ok {
 				return control.Event{}, control.Errorf(control.CodeInternal, "the daemon is shutting down")
 			}
-			if ev.Type == "tap" && ev.Reader == r.Name() {
+			if (ev.Type == "tap" || ev.Type == "pairing") && ev.Reader == r.Name() {
 				return ev, nil
 			}
 		case <-timeout.C:

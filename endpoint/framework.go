@@ -5,7 +5,10 @@ import (
 	"crypto/hkdf"
 	"crypto/sha256"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
+	"io"
+	"time"
 
 	"github.com/dkvehicled/dkvehicled/apdu"
 	"github.com/dkvehicled/dkvehicled/pairing/message"
@@ -22,9 +25,39 @@ type DevicePKI struct {
 	InstanceCA     *ecdsa.PrivateKey
 	InstanceCACert []byte // DER
 	DeviceCACert   []byte // DER
-	// Issue makes the endpoint certificate of a new key, signed by the
-	// instance CA.
+	// Issue, when set, makes the endpoint certificate of a new key, signed
+	// by the instance CA. When nil, the phone makes it itself (see issue).
 	Issue func(pub *ecdsa.PublicKey) ([]byte, error)
+}
+
+// endpointValidity is how long the phone's own endpoint certificates are
+// valid (from an hour before they are made, and never past the instance CA).
+const endpointValidity = 10 * 365 * 24 * time.Hour
+
+// issue makes the endpoint certificate of a new key: with Issue when set,
+// otherwise signed here with the instance CA (subject CN "endpoint", not a
+// CA, KeyUsage digitalSignature), drawing from rand.
+func (d *DevicePKI) issue(rand io.Reader, pub *ecdsa.PublicKey) ([]byte, error) {
+	if d.Issue != nil {
+		return d.Issue(pub)
+	}
+	ca, err := x509.ParseCertificate(d.InstanceCACert)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	notAfter := now.Add(endpointValidity)
+	if notAfter.After(ca.NotAfter) {
+		notAfter = ca.NotAfter
+	}
+	tmpl := &x509.Certificate{
+		Subject:   pkix.Name{CommonName: "endpoint"},
+		NotBefore: now.Add(-time.Hour), NotAfter: notAfter,
+		SignatureAlgorithm:    x509.ECDSAWithSHA256,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+	}
+	return x509.CreateCertificate(rand, tmpl, ca, pub, d.InstanceCA)
 }
 
 // maxScryptN bounds the work a vehicle can ask of the phone.
@@ -35,6 +68,13 @@ func (p *Phone) SetDevicePKI(d *DevicePKI) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.pki = d
+}
+
+// DevicePKI returns the phone's framework (nil: the phone cannot pair).
+func (p *Phone) DevicePKI() *DevicePKI {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pki
 }
 
 // SetPairingPassword is the owner typing the one-time pairing password: the
@@ -147,7 +187,7 @@ func (p *Phone) framework(c apdu.Command) apdu.Response {
 		if err != nil {
 			return status(apdu.SWConditionsNotSatis)
 		}
-		cert, err := p.pki.Issue(&sk.PublicKey)
+		cert, err := p.pki.issue(p.Rand, &sk.PublicKey)
 		if err != nil {
 			return status(apdu.SWConditionsNotSatis)
 		}

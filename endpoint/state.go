@@ -1,6 +1,7 @@
 package endpoint
 
 import (
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -36,12 +37,22 @@ type savedKey struct {
 	Confidential      hexBytes `json:"confidential_mailbox"`
 }
 
+// savedPKI is the device PKI without Issue: a loaded phone issues its
+// endpoint certificates itself.
+type savedPKI struct {
+	InstanceCASK   hexBytes `json:"instance_ca_sk"`
+	InstanceCACert hexBytes `json:"instance_ca_certificate"`
+	DeviceCACert   hexBytes `json:"device_oem_ca_certificate"`
+}
+
 type savedPhone struct {
-	Profile  string      `json:"profile"`
-	Versions []string    `json:"versions"`
-	Layout   wire.Layout `json:"layout"`
-	Keys     []savedKey  `json:"keys"`
-	Pending  []savedKey  `json:"pending,omitempty"`
+	Profile         string      `json:"profile"`
+	Versions        []string    `json:"versions"`
+	Layout          wire.Layout `json:"layout"`
+	Keys            []savedKey  `json:"keys"`
+	Pending         []savedKey  `json:"pending,omitempty"`
+	DevicePKI       *savedPKI   `json:"device_pki,omitempty"`
+	PairingPassword string      `json:"pairing_password,omitempty"`
 }
 
 func saveKeys(ks []*Key) []savedKey {
@@ -56,11 +67,19 @@ func saveKeys(ks []*Key) []savedKey {
 	return out
 }
 
-// Save returns the phone's whole state as JSON, private keys included.
+// Save returns the phone's whole state as JSON, private keys, the device PKI
+// and the pairing password included. A DevicePKI's Issue is not saved: the
+// loaded phone issues its endpoint certificates itself.
 func (p *Phone) Save() ([]byte, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	s := savedPhone{Profile: p.Profile.Name, Layout: p.Layout, Keys: saveKeys(p.keys), Pending: saveKeys(p.pending)}
+	s := savedPhone{Profile: p.Profile.Name, Layout: p.Layout, Keys: saveKeys(p.keys), Pending: saveKeys(p.pending), PairingPassword: p.password}
+	if d := p.pki; d != nil {
+		if d.InstanceCA == nil {
+			return nil, errors.New("endpoint: the device PKI has no instance CA key")
+		}
+		s.DevicePKI = &savedPKI{InstanceCASK: hexBytes(keys.Scalar(d.InstanceCA).Expose()), InstanceCACert: d.InstanceCACert, DeviceCACert: d.DeviceCACert}
+	}
 	for _, v := range p.Versions {
 		s.Versions = append(s.Versions, v.String())
 	}
@@ -115,5 +134,31 @@ func Load(b []byte, rand io.Reader) (*Phone, error) {
 	if p.pending, err = load(s.Pending); err != nil {
 		return nil, err
 	}
+	if s.DevicePKI != nil {
+		if p.pki, err = loadPKI(s.DevicePKI); err != nil {
+			return nil, fmt.Errorf("endpoint: phone state: device PKI: %w", err)
+		}
+	}
+	p.password = s.PairingPassword
 	return p, nil
+}
+
+// loadPKI checks a saved device PKI: the instance CA key and its
+// certificate, which must match, and the device OEM CA certificate.
+func loadPKI(s *savedPKI) (*DevicePKI, error) {
+	ca, err := keys.SigningKey(s.InstanceCASK)
+	if err != nil {
+		return nil, errors.New("instance CA key is not a P-256 scalar")
+	}
+	cert, err := x509.ParseCertificate(s.InstanceCACert)
+	if err != nil {
+		return nil, fmt.Errorf("instance CA certificate: %w", err)
+	}
+	if !ca.PublicKey.Equal(cert.PublicKey) {
+		return nil, errors.New("the instance CA key is not the instance CA certificate's")
+	}
+	if _, err := x509.ParseCertificate(s.DeviceCACert); err != nil {
+		return nil, fmt.Errorf("device OEM CA certificate: %w", err)
+	}
+	return &DevicePKI{InstanceCA: ca, InstanceCACert: s.InstanceCACert, DeviceCACert: s.DeviceCACert}, nil
 }

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -264,6 +266,55 @@ var commands = []command{
 	{name: "metrics", summary: "the Prometheus metrics, as text",
 		setup: simple(control.VerbMetrics, none, showMetrics)},
 
+	{name: "pairing status", summary: "owner pairing: mode, verifier, attempts left",
+		setup: simple(control.VerbPairingStatus, none, showPairing)},
+	{name: "pairing verifier", flags: "--file FILE | --password-stdin",
+		summary: "give the vehicle a new pairing verifier (7 attempts)",
+		help: "FILE is the verifier the OEM's server made for this vehicle (dkpki verifier writes\n" +
+			"one). On a bench, --password-stdin reads the owner's 8-digit pairing password from\n" +
+			"standard input instead and the vehicle derives the verifier itself. A new verifier\n" +
+			"replaces the old one and resets the attempts. Neither is ever shown again.",
+		setup: func(fs *flag.FlagSet) action {
+			file := fs.String("file", "", "verifier `file` (JSON: w0, L, salt, n, r, p)")
+			stdin := fs.Bool("password-stdin", false, "read the 8-digit pairing password from standard input")
+			return func(e *env, _ []string) error {
+				var a control.VerifierArgs
+				switch {
+				case (*file == "") == !*stdin:
+					return usageError("give --file FILE or --password-stdin")
+				case *file != "":
+					b, err := os.ReadFile(*file)
+					if err != nil {
+						return err
+					}
+					a.File = string(b)
+				default:
+					line, err := bufio.NewReader(e.stdin).ReadString('\n')
+					if err != nil && !errors.Is(err, io.EOF) {
+						return err
+					}
+					a.Password = strings.TrimSpace(line)
+				}
+				return call(e, control.VerbPairingVerifier, a, showPairing)
+			}
+		}},
+	{name: "pairing start", flags: "[--for DURATION]",
+		summary: "start pairing mode: the owner's phone pairs at the dashboard reader",
+		help: "Pairing mode ends when a phone pairs, when it times out (default: the configuration's\n" +
+			"pairing.timeout, 5 minutes) or with 'dkctl pairing cancel'. A phone that is not ready\n" +
+			"for pairing gets an ordinary transaction at the dashboard meanwhile.",
+		setup: func(fs *flag.FlagSet) action {
+			timeout := fs.Duration("for", 0, "how long pairing mode lasts (at most 1h; 0: the configured default)")
+			return func(e *env, _ []string) error {
+				if *timeout < 0 || *timeout > time.Hour || (*timeout > 0 && *timeout < time.Second) {
+					return usageError("--for is between 1s and 1h")
+				}
+				return call(e, control.VerbPairingStart, control.PairingStartArgs{TimeoutS: int(timeout.Seconds())}, showPairing)
+			}
+		}},
+	{name: "pairing cancel", summary: "end pairing mode",
+		setup: simple(control.VerbPairingCancel, none, showPairing)},
+
 	{name: "sim phones", summary: "the simulated phones",
 		setup: simple(control.VerbSimPhones, none, showPhones)},
 	{name: "sim phone new", args: []string{"NAME"}, summary: "create a simulated phone",
@@ -286,6 +337,12 @@ var commands = []command{
 				return call(e, control.VerbEnrolOwner, control.EnrolArgs{PublicKey: *pk, Name: *name}, showEnrolment)
 			}
 		}},
+	{name: "sim pairing-password", args: []string{"PHONE", "PASSWORD"}, summary: "type the pairing password on a simulated phone",
+		help: "The phone is then ready for pairing: in pairing mode, tap it on the dashboard reader.\n" +
+			"An empty PASSWORD ('') makes it not ready again.",
+		setup: simple(control.VerbSimPassword, func(pos []string) (any, error) {
+			return control.SimPasswordArgs{Phone: pos[0], Password: pos[1]}, nil
+		}, showPhone)},
 	{name: "sim enrol-owner", args: []string{"PHONE"}, summary: "enrol a simulated phone as the owner, directly",
 		setup: simple(control.VerbSimEnrolOwner, func(pos []string) (any, error) {
 			return control.SimPhoneArgs{Phone: pos[0]}, nil
@@ -298,11 +355,20 @@ var commands = []command{
 		setup: simple(control.VerbSimRemove, func(pos []string) (any, error) {
 			return control.SimReaderArgs{Reader: pos[0]}, nil
 		}, showSimReader)},
-	{name: "sim tap", args: []string{"PHONE", "READER"}, summary: "tap a simulated phone on a reader and show the outcome",
-		help: "A refused tap is still a successful command (exit status 0): read the result.",
-		setup: simple(control.VerbSimTap, func(pos []string) (any, error) {
-			return control.SimPlaceArgs{Phone: pos[0], Reader: pos[1]}, nil
-		}, showTap)},
+	{name: "sim tap", args: []string{"PHONE", "READER"}, flags: "[--drop-at N]",
+		summary: "tap a simulated phone on a reader and show the outcome",
+		help: "A refused tap is still a successful command (exit status 0): read the result.\n" +
+			"--drop-at N pulls the phone away as its command N (counted from 0) arrives.",
+		setup: func(fs *flag.FlagSet) action {
+			dropAt := fs.Int("drop-at", -1, "pull the phone away at command `N` (from 0; -1: never)")
+			return func(e *env, pos []string) error {
+				a := control.SimPlaceArgs{Phone: pos[0], Reader: pos[1]}
+				if *dropAt >= 0 {
+					a.DropAt = dropAt
+				}
+				return call(e, control.VerbSimTap, a, showTap)
+			}
+		}},
 	{name: "sim share", args: []string{"FROM", "TO"}, flags: "--profile ID --name NAME [--not-before TIME] [--not-after TIME]",
 		summary: "share a key offline from a simulated owner phone to another",
 		help:    "The window defaults to now until 30 days on.",

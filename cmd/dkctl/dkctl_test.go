@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -124,56 +125,75 @@ func serve(t *testing.T, d *fakeDaemon) string {
 // dkctl runs the CLI against socket with args.
 func dkctl(t *testing.T, socket string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	return dkctlIn(t, socket, "", args...)
+}
+
+// dkctlIn runs the CLI against socket with args and stdin.
+func dkctlIn(t *testing.T, socket, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
 	var out, errb bytes.Buffer
-	code = run(t.Context(), append([]string{"-socket", socket}, args...), &out, &errb, func(string) string { return "" })
+	code = run(t.Context(), append([]string{"-socket", socket}, args...), strings.NewReader(stdin), &out, &errb, func(string) string { return "" })
 	return code, out.String(), errb.String()
 }
 
 func TestArgumentsReachTheDaemon(t *testing.T) {
 	d := newFakeDaemon()
 	socket := serve(t, d)
+	verifierFile := filepath.Join(t.TempDir(), "verifier.json")
+	if err := os.WriteFile(verifierFile, []byte(`{"w0":"01","n":4096}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
-		args []string
-		verb string
-		want string // the request's arguments as JSON, "" for none
+		args  []string
+		verb  string
+		want  string // the request's arguments as JSON, "" for none
+		stdin string
 	}{
-		{[]string{"status"}, control.VerbStatus, ""},
-		{[]string{"vehicle", "show"}, control.VerbVehicle, ""},
-		{[]string{"vehicle", "digital-key", "off", "--reason", "valet"}, control.VerbDigitalKey, `{"enabled":false,"reason":"valet"}`},
-		{[]string{"vehicle", "digital-key", "on"}, control.VerbDigitalKey, `{"enabled":true}`},
-		{[]string{"reader", "enable", "door"}, control.VerbReaderEnable, `{"reader":"door","enabled":true}`},
-		{[]string{"reader", "disable", "dash"}, control.VerbReaderEnable, `{"reader":"dash","enabled":false}`},
-		{[]string{"keys", "list"}, control.VerbKeysList, ""},
-		{[]string{"keys", "show", "0123456789ab"}, control.VerbKeysShow, `{"key_id":"0123456789ab"}`},
-		{[]string{"keys", "revoke", "01234567"}, control.VerbKeysRevoke, `{"key_id":"01234567"}`},
-		{[]string{"keys", "suspend", "01234567"}, control.VerbKeysSuspend, `{"key_id":"01234567"}`},
-		{[]string{"keys", "resume", "01234567"}, control.VerbKeysResume, `{"key_id":"01234567"}`},
-		{[]string{"keys", "rename", "01234567", "Bob's car key"}, control.VerbKeysRename, `{"key_id":"01234567","name":"Bob's car key"}`},
-		{[]string{"keys", "rename", "--", "01234567", "-dash-"}, control.VerbKeysRename, `{"key_id":"01234567","name":"-dash-"}`},
-		{[]string{"keys", "profile", "01234567", "3"}, control.VerbKeysProfile, `{"key_id":"01234567","profile":3}`},
-		{[]string{"keys", "window", "01234567", "--not-before", "2026-05-01T18:00:00+02:00", "--not-after", ""},
-			control.VerbKeysWindow, `{"key_id":"01234567","not_before":"2026-05-01T18:00:00+02:00","not_after":""}`},
-		{[]string{"keys", "window", "--not-after=2026-05-02T00:00:00Z", "01234567", "--not-before="},
-			control.VerbKeysWindow, `{"key_id":"01234567","not_before":"","not_after":"2026-05-02T00:00:00Z"}`},
-		{[]string{"slots", "list"}, control.VerbSlotsList, ""},
-		{[]string{"slots", "revoke", "a1b2c3d4"}, control.VerbSlotsRevoke, `{"slot":"a1b2c3d4"}`},
-		{[]string{"profiles", "list"}, control.VerbProfiles, ""},
-		{[]string{"audit"}, control.VerbAudit, `{}`},
-		{[]string{"audit", "-n", "5"}, control.VerbAudit, `{"limit":5}`},
-		{[]string{"metrics"}, control.VerbMetrics, ""},
-		{[]string{"sim", "phones"}, control.VerbSimPhones, ""},
-		{[]string{"sim", "phone", "new", "alice"}, control.VerbSimNewPhone, `{"phone":"alice"}`},
-		{[]string{"sim", "enrol-owner", "alice"}, control.VerbSimEnrolOwner, `{"phone":"alice"}`},
-		{[]string{"sim", "place", "alice", "door"}, control.VerbSimPlace, `{"phone":"alice","reader":"door"}`},
-		{[]string{"sim", "remove", "door"}, control.VerbSimRemove, `{"reader":"door"}`},
-		{[]string{"sim", "tap", "alice", "door"}, control.VerbSimTap, `{"phone":"alice","reader":"door"}`},
-		{[]string{"sim", "share", "alice", "bob", "--profile", "2", "--name", "Bob"}, control.VerbSimShare,
-			`{"from":"alice","to":"bob","profile":2,"name":"Bob"}`},
-		{[]string{"sim", "share", "--name=Bob", "alice", "--profile=0", "bob", "--not-after", "2026-06-01T00:00:00Z"}, control.VerbSimShare,
-			`{"from":"alice","to":"bob","profile":0,"name":"Bob","not_after":"2026-06-01T00:00:00Z"}`},
+		{args: []string{"pairing", "verifier", "--password-stdin"}, verb: control.VerbPairingVerifier, want: `{"password":"12345678"}`, stdin: "12345678\n"},
+		{args: []string{"pairing", "verifier", "--file", verifierFile}, verb: control.VerbPairingVerifier, want: `{"file":"{\"w0\":\"01\",\"n\":4096}"}`},
+		{args: []string{"pairing", "start"}, verb: control.VerbPairingStart, want: `{}`},
+		{args: []string{"pairing", "start", "--for", "2m"}, verb: control.VerbPairingStart, want: `{"timeout_s":120}`},
+		{args: []string{"pairing", "cancel"}, verb: control.VerbPairingCancel},
+		{args: []string{"pairing", "status"}, verb: control.VerbPairingStatus},
+		{args: []string{"sim", "pairing-password", "alice", "12345678"}, verb: control.VerbSimPassword, want: `{"phone":"alice","password":"12345678"}`},
+		{args: []string{"status"}, verb: control.VerbStatus},
+		{args: []string{"vehicle", "show"}, verb: control.VerbVehicle},
+		{args: []string{"vehicle", "digital-key", "off", "--reason", "valet"}, verb: control.VerbDigitalKey, want: `{"enabled":false,"reason":"valet"}`},
+		{args: []string{"vehicle", "digital-key", "on"}, verb: control.VerbDigitalKey, want: `{"enabled":true}`},
+		{args: []string{"reader", "enable", "door"}, verb: control.VerbReaderEnable, want: `{"reader":"door","enabled":true}`},
+		{args: []string{"reader", "disable", "dash"}, verb: control.VerbReaderEnable, want: `{"reader":"dash","enabled":false}`},
+		{args: []string{"keys", "list"}, verb: control.VerbKeysList},
+		{args: []string{"keys", "show", "0123456789ab"}, verb: control.VerbKeysShow, want: `{"key_id":"0123456789ab"}`},
+		{args: []string{"keys", "revoke", "01234567"}, verb: control.VerbKeysRevoke, want: `{"key_id":"01234567"}`},
+		{args: []string{"keys", "suspend", "01234567"}, verb: control.VerbKeysSuspend, want: `{"key_id":"01234567"}`},
+		{args: []string{"keys", "resume", "01234567"}, verb: control.VerbKeysResume, want: `{"key_id":"01234567"}`},
+		{args: []string{"keys", "rename", "01234567", "Bob's car key"}, verb: control.VerbKeysRename, want: `{"key_id":"01234567","name":"Bob's car key"}`},
+		{args: []string{"keys", "rename", "--", "01234567", "-dash-"}, verb: control.VerbKeysRename, want: `{"key_id":"01234567","name":"-dash-"}`},
+		{args: []string{"keys", "profile", "01234567", "3"}, verb: control.VerbKeysProfile, want: `{"key_id":"01234567","profile":3}`},
+		{args: []string{"keys", "window", "01234567", "--not-before", "2026-05-01T18:00:00+02:00", "--not-after", ""},
+			verb: control.VerbKeysWindow, want: `{"key_id":"01234567","not_before":"2026-05-01T18:00:00+02:00","not_after":""}`},
+		{args: []string{"keys", "window", "--not-after=2026-05-02T00:00:00Z", "01234567", "--not-before="},
+			verb: control.VerbKeysWindow, want: `{"key_id":"01234567","not_before":"","not_after":"2026-05-02T00:00:00Z"}`},
+		{args: []string{"slots", "list"}, verb: control.VerbSlotsList},
+		{args: []string{"slots", "revoke", "a1b2c3d4"}, verb: control.VerbSlotsRevoke, want: `{"slot":"a1b2c3d4"}`},
+		{args: []string{"profiles", "list"}, verb: control.VerbProfiles},
+		{args: []string{"audit"}, verb: control.VerbAudit, want: `{}`},
+		{args: []string{"audit", "-n", "5"}, verb: control.VerbAudit, want: `{"limit":5}`},
+		{args: []string{"metrics"}, verb: control.VerbMetrics},
+		{args: []string{"sim", "phones"}, verb: control.VerbSimPhones},
+		{args: []string{"sim", "phone", "new", "alice"}, verb: control.VerbSimNewPhone, want: `{"phone":"alice"}`},
+		{args: []string{"sim", "enrol-owner", "alice"}, verb: control.VerbSimEnrolOwner, want: `{"phone":"alice"}`},
+		{args: []string{"sim", "place", "alice", "door"}, verb: control.VerbSimPlace, want: `{"phone":"alice","reader":"door"}`},
+		{args: []string{"sim", "remove", "door"}, verb: control.VerbSimRemove, want: `{"reader":"door"}`},
+		{args: []string{"sim", "tap", "alice", "door"}, verb: control.VerbSimTap, want: `{"phone":"alice","reader":"door"}`},
+		{args: []string{"sim", "tap", "alice", "dash", "--drop-at", "3"}, verb: control.VerbSimTap, want: `{"phone":"alice","reader":"dash","drop_at":3}`},
+		{args: []string{"sim", "share", "alice", "bob", "--profile", "2", "--name", "Bob"}, verb: control.VerbSimShare,
+			want: `{"from":"alice","to":"bob","profile":2,"name":"Bob"}`},
+		{args: []string{"sim", "share", "--name=Bob", "alice", "--profile=0", "bob", "--not-after", "2026-06-01T00:00:00Z"}, verb: control.VerbSimShare,
+			want: `{"from":"alice","to":"bob","profile":0,"name":"Bob","not_after":"2026-06-01T00:00:00Z"}`},
 	} {
 		before := len(d.seen())
-		code, _, stderr := dkctl(t, socket, tc.args...)
+		code, _, stderr := dkctlIn(t, socket, tc.stdin, tc.args...)
 		if code != 0 {
 			t.Errorf("dkctl %q: exit %d, %s", tc.args, code, stderr)
 			continue
@@ -327,7 +347,7 @@ func TestEventsFollowsUntilInterrupted(t *testing.T) {
 		if tc.json {
 			args = append(args, "--json")
 		}
-		if code := run(ctx, args, out, &stderr, func(string) string { return "" }); code != 0 {
+		if code := run(ctx, args, nil, out, &stderr, func(string) string { return "" }); code != 0 {
 			t.Fatalf("events interrupted: exit %d, %s", code, stderr.String())
 		}
 		if stderr.String() != "dkctl: 3 event(s) lost: dkctl read too slowly\n" {
@@ -425,7 +445,7 @@ func TestNoDaemon(t *testing.T) {
 	// DKCTL_SOCKET names the socket when -socket does not.
 	var out, errb bytes.Buffer
 	env := func(k string) string { return map[string]string{"DKCTL_SOCKET": missing}[k] }
-	if code := run(t.Context(), []string{"events"}, &out, &errb, env); code != 3 || !strings.Contains(errb.String(), missing) {
+	if code := run(t.Context(), []string{"events"}, nil, &out, &errb, env); code != 3 || !strings.Contains(errb.String(), missing) {
 		t.Errorf("with DKCTL_SOCKET: exit %d, stderr %q", code, errb.String())
 	}
 }

@@ -46,9 +46,14 @@ func eventDetail(ev control.Event) string {
 	return strings.Join(parts, ", ")
 }
 
-// showTap prints a tap's outcome in a sentence, its row and its phases.
+// showTap prints a tap's (or pairing's) outcome in a sentence, its row and
+// its phases.
 func showTap(w io.Writer, ev control.Event) {
-	outcome := fmt.Sprintf("tap on %s: %s", dash(ev.Reader), strings.ToUpper(dash(ev.Result)))
+	what := "tap"
+	if ev.Type == "pairing" {
+		what = "pairing"
+	}
+	outcome := fmt.Sprintf("%s on %s: %s", what, dash(ev.Reader), strings.ToUpper(dash(ev.Result)))
 	if ev.Action != "" {
 		outcome += " " + ev.Action
 	}

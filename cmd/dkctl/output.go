@@ -43,6 +43,7 @@ func showStatus(w io.Writer, s control.Status) {
 	row(t, "keys", fmt.Sprintf("%d (%d active)", st.Endpoints, st.Active))
 	row(t, "slots", fmt.Sprintf("%d (%d issued)", st.Slots, st.IssuedSlots))
 	row(t, "audit entries", strconv.Itoa(st.AuditEntries))
+	row(t, "pairing", pairingLine(s.Pairing))
 	t.Flush()
 
 	fmt.Fprintln(w)
@@ -58,6 +59,26 @@ func showStatus(w io.Writer, s control.Status) {
 			when(r.LastTap, dateTime), fw, r.Detail)
 	}
 	t.Flush()
+}
+
+// pairingLine sums up owner pairing in one line.
+func pairingLine(p control.PairingStatus) string {
+	if !p.Available {
+		return "not configured (vehicle.certificate and vehicle.oem_root)"
+	}
+	mode := "off"
+	if p.Mode {
+		mode = "ON until " + when(p.Until, dateTime)
+	}
+	verifier := "no verifier"
+	if p.Verifier {
+		verifier = fmt.Sprintf("verifier with %d attempt(s) left", p.AttemptsLeft)
+	}
+	return "mode " + mode + ", " + verifier
+}
+
+func showPairing(w io.Writer, p control.PairingStatus) {
+	fmt.Fprintln(w, "pairing:", pairingLine(p))
 }
 
 func showVehicle(w io.Writer, v control.VehicleInfo) {

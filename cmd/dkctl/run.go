@@ -40,6 +40,7 @@ func (o *options) register(fs *flag.FlagSet) {
 type env struct {
 	ctx    context.Context
 	opts   options
+	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
 }
@@ -50,7 +51,7 @@ type usageError string
 func (e usageError) Error() string { return string(e) }
 
 // run is dkctl: it parses args, runs the command and returns the exit code.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
 	opts := options{socket: cmp.Or(getenv("DKCTL_SOCKET"), defaultSocket), timeout: 10 * time.Second}
 	fs := newFlagSet("dkctl")
 	opts.register(fs)
@@ -87,7 +88,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if len(pos) != len(cmd.args) {
 		return usage(stderr, cmd, fmt.Sprintf("%s takes %d argument(s), got %d", cmd.name, len(cmd.args), len(pos)))
 	}
-	err = act(&env{ctx: ctx, opts: opts, stdout: stdout, stderr: stderr}, pos)
+	err = act(&env{ctx: ctx, opts: opts, stdin: stdin, stdout: stdout, stderr: stderr}, pos)
 	return report(stderr, cmd, opts, err)
 }
 

@@ -1,6 +1,8 @@
 // Command dkdemo shows dkvehicled working end to end without hardware: it
-// starts the real daemon on its simulator in a temporary directory, drives the
-// story of a car key through dkctl (owner taps, fast unlock, engine start,
+// starts the real daemon on its simulator in a temporary directory with a
+// bench PKI (dkpki init), drives the story of a car key through dkctl (owner
+// pairing with a one-time password, a wrong password refused, owner taps,
+// fast unlock, engine start,
 // sharing, a friend's first use, the friend refused at the engine, revocation,
 // the friend refused), prints each step with its outcome and timing, and exits
 // 0 only if every step behaved as expected.
@@ -35,6 +37,7 @@ type demo struct {
 
 // event is the part of a tap event the demo checks and prints.
 type event struct {
+	Type         string  `json:"type"`
 	Result       string  `json:"result"`
 	Action       string  `json:"action"`
 	Path         string  `json:"path"`
@@ -55,6 +58,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	binDir := filepath.Dir(self)
 	daemonBin := fs.String("dkvehicled", filepath.Join(binDir, "dkvehicled"), "the daemon binary")
 	dkctlBin := fs.String("dkctl", filepath.Join(binDir, "dkctl"), "the dkctl binary")
+	dkpkiBin := fs.String("dkpki", filepath.Join(binDir, "dkpki"), "the dkpki binary")
 	configPath := fs.String("config", "configs/simulator.toml", "the simulator configuration to start from")
 	keep := fs.Bool("keep", false, "keep the working directory (store, log) afterwards")
 	if err := fs.Parse(args); err != nil {
@@ -76,6 +80,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if err == nil {
 		err = exec.Command(*daemonBin, "-init-key", filepath.Join(dir, "vehicle.key")).Run()
+	}
+	if err == nil {
+		// The vehicle certificate, the OEM root and the phones' device PKI
+		// that pairing needs, where the simulator configuration expects them.
+		var out []byte
+		if out, err = exec.Command(*dkpkiBin, "init", "-dir", filepath.Join(dir, "pki"), "-vehicle-key", filepath.Join(dir, "vehicle.key")).CombinedOutput(); err != nil {
+			err = fmt.Errorf("dkpki init: %v: %s", err, out)
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "dkdemo: preparing", dir+":", err)
@@ -152,7 +164,13 @@ func (d *demo) waitReady(exited <-chan error) error {
 
 // ctl runs one dkctl command with --json and returns its output.
 func (d *demo) ctl(args ...string) ([]byte, error) {
+	return d.ctlIn("", args...)
+}
+
+// ctlIn is ctl with text on dkctl's standard input.
+func (d *demo) ctlIn(stdin string, args ...string) ([]byte, error) {
 	cmd := exec.Command(d.dkctl, append([]string{"-socket", d.socket, "-json"}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {
@@ -163,8 +181,13 @@ func (d *demo) ctl(args ...string) ([]byte, error) {
 
 // do runs a management step that must succeed.
 func (d *demo) do(what string, args ...string) []byte {
+	return d.doIn(what, "", args...)
+}
+
+// doIn is do with text on dkctl's standard input.
+func (d *demo) doIn(what, stdin string, args ...string) []byte {
 	d.n++
-	out, err := d.ctl(args...)
+	out, err := d.ctlIn(stdin, args...)
 	if err != nil {
 		d.failed++
 		fmt.Fprintf(d.out, "%2d. ✗ %-52s %v\n", d.n, what, err)
@@ -204,9 +227,45 @@ func (d *demo) tap(what, phone, reader, result, action, path, reason string) eve
 	return ev
 }
 
+// pair lays the owner's phone on the dashboard in pairing mode and checks
+// the pairing's outcome.
+func (d *demo) pair(what, result, reason string) {
+	d.n++
+	var ev event
+	out, err := d.ctl("sim", "tap", "owner", "dashboard")
+	if err == nil {
+		err = json.Unmarshal(out, &ev)
+	}
+	if err != nil {
+		d.failed++
+		fmt.Fprintf(d.out, "%2d. ✗ %-52s %v\n", d.n, what, err)
+		return
+	}
+	ok := ev.Type == "pairing" && ev.Result == result && ev.Reason == reason && !ev.Actuated
+	mark := "✓"
+	if !ok {
+		mark = "✗"
+		d.failed++
+	}
+	outcome := strings.ToUpper(ev.Result)
+	if ev.Reason != "" {
+		outcome += " (" + ev.Reason + ")"
+	}
+	fmt.Fprintf(d.out, "%2d. %s %-52s %-36s %-31s %7.2f ms\n", d.n, mark, what, outcome, "", ev.Total/1000)
+	if !ok {
+		fmt.Fprintf(d.out, "       expected a pairing %s, reason %q; detail: %s\n", strings.ToUpper(result), reason, ev.Detail)
+	}
+}
+
 func (d *demo) story() {
+	const password = "27182818"
 	d.do("create the owner's phone", "sim", "phone", "new", "owner")
-	d.do("enrol it as owner (as pairing leaves it)", "sim", "enrol-owner", "owner")
+	d.doIn("the vehicle gets the pairing verifier (7 attempts)", password+"\n", "pairing", "verifier", "--password-stdin")
+	d.do("the owner starts pairing mode in the car", "pairing", "start")
+	d.do("the owner types a wrong password on the phone", "sim", "pairing-password", "owner", "27182819")
+	d.pair("the phone on the dashboard: refused, 1 attempt used", "failed", "confirmation_mismatch")
+	d.do("the owner types the right password", "sim", "pairing-password", "owner", password)
+	d.pair("the phone on the dashboard: SPAKE2+, key created", "paired", "")
 	d.tap("owner taps the door handle", "owner", "door", "allowed", "unlock", "standard", "")
 	d.tap("owner taps again: fast transaction", "owner", "door", "allowed", "lock", "fast", "")
 	d.tap("owner taps again: fast unlock", "owner", "door", "allowed", "unlock", "fast", "")

@@ -3,6 +3,16 @@
 // a vsmartcard virtual PC/SC reader (vpcd) as a contactless card, so a real
 // dkvehicled built with PC/SC sees a phone tap its reader.
 //
+// Owner pairing: the phone gets a device PKI (the instance CA of a bench PKI
+// made by dkpki init) and the one-time pairing password, then taps the
+// dashboard reader while the vehicle is in pairing mode.
+//
+//	dkendpoint new      -state owner.json -pki pki
+//	dkendpoint password -state owner.json 12345678
+//	dkendpoint tap      -state owner.json -reader 1    # pairs; the password is used up
+//
+// Direct enrolment (bench), without pairing:
+//
 //	dkendpoint new   -state owner.json
 //	dkendpoint key   -state owner.json -vehicle 56454849434c4531   # prints the public key
 //	dkctl --json enrol owner --public-key HEX > enrolment.json      # on the vehicle (bench)
@@ -14,6 +24,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -28,6 +39,7 @@ import (
 
 	"github.com/dkvehicled/dkvehicled/control"
 	"github.com/dkvehicled/dkvehicled/endpoint"
+	"github.com/dkvehicled/dkvehicled/internal/pki"
 	"github.com/dkvehicled/dkvehicled/internal/vpcd"
 	"github.com/dkvehicled/dkvehicled/transaction/wire"
 )
@@ -41,13 +53,16 @@ const usage = `usage: dkendpoint COMMAND [flags]
 A simulated phone whose state lives in a file (mode 0600: it holds private keys).
 
 Commands:
-  new    -state FILE                       create a phone with no keys
+  new    -state FILE [-pki DIR]            create a phone with no keys; -pki gives it the
+                                           instance CA of a bench PKI (dkpki init), to pair
+  password -state FILE PASSWORD|-clear     the owner types the pairing password (the phone
+                                           is ready for pairing until it pairs), or clears it
   key    -state FILE -vehicle HEX          make a key for a vehicle; prints its public key
   enrol  -state FILE -enrolment FILE       install that key as the owner's, from the
                                            output of 'dkctl --json enrol owner'
   share  -from FILE -to FILE -profile ID -name NAME [-not-before T] [-not-after T]
                                            the owner's phone shares a key with the friend's
-  show   -state FILE                       the phone's keys (no secrets)
+  show   -state FILE                       the phone's keys and device PKI (no secrets)
   tap    -state FILE [-reader N | -addr HOST:PORT] [-stay] [-drop-after N] [-json]
                                            lay the phone on a vpcd reader: once (leaves after
                                            CONTROL FLOW), or -stay until Ctrl-C
@@ -65,14 +80,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "new":
 		state := fs.String("state", "", "phone state `file` to create")
-		if fs.Parse(args) != nil || *state == "" {
+		pkiDir := fs.String("pki", "", "bench PKI `directory` (dkpki init) whose instance CA the phone gets")
+		if fs.Parse(args) != nil || *state == "" || fs.NArg() > 0 {
 			return usageError(stderr, fs)
 		}
-		if _, statErr := os.Stat(*state); statErr == nil {
-			err = fmt.Errorf("%s exists", *state)
-			break
+		err = newPhone(*state, *pkiDir)
+	case "password":
+		state := fs.String("state", "", "phone state `file`")
+		clearPW := fs.Bool("clear", false, "clear the pairing password")
+		if fs.Parse(args) != nil || *state == "" || (*clearPW && fs.NArg() != 0) || (!*clearPW && (fs.NArg() != 1 || fs.Arg(0) == "")) {
+			return usageError(stderr, fs)
 		}
-		err = save(*state, endpoint.New(wire.CCC, wire.CCC.Versions, wire.DefaultLayout, rand.Reader))
+		err = setPassword(*state, fs.Arg(0), stdout)
 	case "key":
 		state := fs.String("state", "", "phone state `file`")
 		vehicle := fs.String("vehicle", "", "vehicle identifier in `hex` (dkctl vehicle show)")
@@ -163,6 +182,42 @@ func save(path string, p *endpoint.Phone) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+func newPhone(state, pkiDir string) error {
+	if _, err := os.Stat(state); err == nil {
+		return fmt.Errorf("%s exists", state)
+	}
+	p := endpoint.New(wire.CCC, wire.CCC.Versions, wire.DefaultLayout, rand.Reader)
+	if pkiDir != "" {
+		b, err := pki.LoadBench(pkiDir)
+		if err != nil {
+			return err
+		}
+		p.SetDevicePKI(b.DevicePKI(rand.Reader))
+	}
+	return save(state, p)
+}
+
+// setPassword sets the pairing password ("" clears it).
+func setPassword(state, password string, w io.Writer) error {
+	p, err := load(state)
+	if err != nil {
+		return err
+	}
+	if password != "" && p.DevicePKI() == nil {
+		return fmt.Errorf("%s has no device PKI and cannot pair: make the phone with 'dkendpoint new -pki DIR'", state)
+	}
+	p.SetPairingPassword(password)
+	if err := save(state, p); err != nil {
+		return err
+	}
+	if password == "" {
+		fmt.Fprintln(w, "pairing password cleared")
+	} else {
+		fmt.Fprintln(w, "pairing password set: the phone pairs at its next tap on the dashboard reader in pairing mode")
+	}
+	return nil
 }
 
 func makeKey(state, vehicle string, w io.Writer) error {
@@ -276,6 +331,11 @@ func show(state string, w io.Writer) error {
 	}
 	for _, k := range p.Keys() {
 		fmt.Fprintf(w, "%s key %s for vehicle %x (Kpersistent: %v)\n", k.Role, k.KeyID(), k.VehicleIdentifier, len(k.Kpersistent) > 0)
+	}
+	if d := p.DevicePKI(); d != nil {
+		if c, err := x509.ParseCertificate(d.InstanceCACert); err == nil {
+			fmt.Fprintf(w, "device PKI: instance CA %s, issued by %s\n", c.Subject, c.Issuer)
+		}
 	}
 	return nil
 }

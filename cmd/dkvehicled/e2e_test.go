@@ -4,12 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,6 +22,7 @@ import (
 	"time"
 
 	"github.com/dkvehicled/dkvehicled/control"
+	"github.com/dkvehicled/dkvehicled/internal/pki"
 )
 
 // The end-to-end tests start the real dkvehicled binary on the simulator in a
@@ -97,7 +103,28 @@ func newDir(t testing.TB, edit func(string) string) string {
 	if out, err := exec.Command(binary, "-init-key", filepath.Join(dir, "vehicle.key")).CombinedOutput(); err != nil {
 		t.Fatalf("-init-key: %v %s", err, out)
 	}
+	benchPKI(t, dir)
 	return dir
+}
+
+// benchPKI makes the bench PKI the simulator configuration names (pki/):
+// what dkpki init does.
+func benchPKI(t testing.TB, dir string) {
+	b, err := os.ReadFile(filepath.Join(dir, "vehicle.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatal("vehicle.key is not PEM")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pki.Init(filepath.Join(dir, "pki"), rand.Reader, &k.(*ecdsa.PrivateKey).PublicKey, time.Now()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // start runs the daemon in dir and waits until its socket answers.
@@ -205,10 +232,33 @@ func expect(t testing.TB, ev control.Event, result, action, path, reason string)
 	}
 }
 
-// setupOwner makes the owner's phone and enrols it directly.
+// ownerPassword is the one-time pairing password of the tests.
+const ownerPassword = "31415926"
+
+// setupOwner makes the owner's phone and pairs it as the owner would: a
+// verifier for the password, pairing mode, the password typed on the phone,
+// the phone laid on the dashboard reader.
 func setupOwner(t *testing.T, c *control.Client) control.Key {
+	t.Helper()
 	call[control.SimPhone](t, c, control.VerbSimNewPhone, control.SimPhoneArgs{Phone: "owner"})
-	return call[control.Key](t, c, control.VerbSimEnrolOwner, control.SimPhoneArgs{Phone: "owner"})
+	ev := pairPhone(t, c, "owner", ownerPassword, ownerPassword)
+	if ev.Type != "pairing" || ev.Result != "paired" || ev.KeyID == "" {
+		t.Fatalf("pairing: %+v", ev)
+	}
+	return call[control.Key](t, c, control.VerbKeysShow, control.KeyArgs{KeyID: ev.KeyID})
+}
+
+// pairPhone gives the vehicle a verifier for password, starts pairing mode,
+// types typed on the phone and lays it on the dashboard; it returns the
+// pairing's event.
+func pairPhone(t *testing.T, c *control.Client, phone, password, typed string) control.Event {
+	t.Helper()
+	call[control.PairingStatus](t, c, control.VerbPairingVerifier, control.VerifierArgs{Password: password})
+	if st := call[control.PairingStatus](t, c, control.VerbPairingStart, control.PairingStartArgs{}); !st.Mode || st.AttemptsLeft != 7 {
+		t.Fatalf("pairing start: %+v", st)
+	}
+	call[control.SimPhone](t, c, control.VerbSimPassword, control.SimPasswordArgs{Phone: phone, Password: typed})
+	return tap(t, c, phone, "dashboard")
 }
 
 // TestStoryThroughTheSocket drives the whole story through the running
@@ -277,7 +327,7 @@ func TestStoryThroughTheSocket(t *testing.T) {
 	expect(t, tap(t, c, "owner", "door"), "allowed", "lock", "fast", "")
 
 	st := call[control.Status](t, c, control.VerbStatus, nil)
-	if st.Store.Endpoints != 2 || st.Store.Active != 1 || st.Actuators.Lock != "locked" || len(st.Readers) != 2 || st.Readers[0].Taps+st.Readers[1].Taps != 7 {
+	if st.Store.Endpoints != 2 || st.Store.Active != 1 || st.Actuators.Lock != "locked" || len(st.Readers) != 2 || st.Readers[0].Taps+st.Readers[1].Taps != 8 {
 		t.Fatalf("status %+v", st)
 	}
 	if st.Actuators.EngineAuthorizedUntil.IsZero() {
@@ -296,6 +346,7 @@ func TestStoryThroughTheSocket(t *testing.T) {
 		}
 	}
 	audit := call[[]control.AuditEntry](t, c, control.VerbAudit, control.AuditArgs{Limit: 100})
+	var pairings []string
 	taps, keyEvents := 0, 0
 	for _, a := range audit {
 		switch a.Event.Type {
@@ -303,15 +354,23 @@ func TestStoryThroughTheSocket(t *testing.T) {
 			taps++
 		case "key":
 			keyEvents++
+		case "pairing":
+			pairings = append(pairings, a.Event.Action)
 		}
 	}
-	if taps != 7 || keyEvents != 2 { // enrol_owner and revoke
+	if taps != 7 || keyEvents != 1 { // revoke
 		t.Fatalf("audit: %d taps, %d key events", taps, keyEvents)
+	}
+	if want := []string{"verifier", "start", "paired"}; !slices.Equal(pairings, want) && !slices.Equal(pairings, []string{"paired", "start", "verifier"}) {
+		t.Fatalf("audit: pairing events %v, want %v", pairings, want)
+	}
+	if !strings.Contains(m.Text, `dkvehicled_pairings_total{result="paired"} 1`) {
+		t.Errorf("metrics lack the pairing:\n%s", m.Text)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		n := streamedCount() - base
-		if n >= 9 {
+		if n >= 11 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -320,7 +379,7 @@ func TestStoryThroughTheSocket(t *testing.T) {
 				t.Fatalf("event stream ended: %v", err)
 			default:
 			}
-			t.Fatalf("event stream delivered %d events, want 9", n)
+			t.Fatalf("event stream delivered %d events, want 11", n)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
