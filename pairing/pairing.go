@@ -460,7 +460,15 @@ func (r *run) finish(err error) {
 	switch {
 	case err == nil:
 		o.Result = Paired
-		r.controlFlow(true, wire.ReasonNone)
+		if err := r.controlFlow(true, wire.ReasonNone); err != nil {
+			// The owner is stored; the phone installs its key only on this
+			// command, so it may have none. A new verifier and pairing
+			// replace this owner.
+			o.Detail = "owner stored, but OP CONTROL FLOW did not reach the phone (" + err.Error() + "): if the phone shows no key, pair it again with a new verifier"
+			if errors.Is(err, reader.ErrCardGone) {
+				o.Err = err
+			}
+		}
 		return
 	case errors.As(err, &fb):
 		o.Result, o.Fallback, o.Detail = Fallback, string(fb), string(fb)
@@ -476,14 +484,16 @@ func (r *run) finish(err error) {
 	}
 	o.Result = Failed
 	o.Err = fmt.Errorf("pairing refused (%s): %s", o.Reason, o.Detail)
-	r.controlFlow(false, o.Reason)
+	_ = r.controlFlow(false, o.Reason) // refused either way
 }
 
-func (r *run) controlFlow(success bool, reason wire.Reason) {
+// controlFlow sends OP CONTROL FLOW; it reports whether the phone answered.
+func (r *run) controlFlow(success bool, reason wire.Reason) error {
 	c := wire.ControlFlow(success, reason)
 	r.o.ControlFlow = c
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), r.p.cfg.Timeouts.APDU)
 	defer cancel()
-	_, _ = r.t.Transceive(ctx, c)
+	_, err := r.t.Transceive(ctx, c)
 	r.phase("control_flow")
+	return err
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -98,7 +99,7 @@ func (p *pcscd) restart() {
 }
 
 // pcscDir is a working directory with a configuration for the two virtual
-// readers and direct enrolment for the bench.
+// readers, no simulator, and direct enrolment allowed (the bench tool).
 func pcscDir(t testing.TB) string {
 	return newDir(t, func(s string) string {
 		s = strings.Replace(s, `[[readers]]
@@ -123,6 +124,7 @@ backend = "pcsc"
 [readers.pcsc]
 reader = "Virtual PCD 00 01"`, 1)
 		s = strings.Replace(s, "[simulator]\nenabled = true", "[simulator]\nenabled = false\n\n[bench]\ndirect_enrolment = true", 1)
+		s = regexp.MustCompile(`(?m)^device_pki = .*$`).ReplaceAllString(s, "")
 		return s
 	})
 }
@@ -167,10 +169,31 @@ func (p *phone) tap(n int, extra ...string) tapReport {
 	return r
 }
 
+// newPhone makes a phone with the bench device PKI, so it can be paired.
 func newPhone(t testing.TB, c *control.Client, dir, name string) *phone {
 	p := &phone{t: t, c: c, state: filepath.Join(dir, name+".json")}
-	p.run("new", "-state", p.state)
+	p.run("new", "-state", p.state, "-pki", filepath.Join(dir, "pki"))
 	return p
+}
+
+// pairOwner pairs the phone as the owner on the dashboard reader (vpcd
+// reader 1), as the owner would: the vehicle gets a verifier and enters
+// pairing mode, the owner types the password on the phone and lays it down.
+func pairOwner(t testing.TB, c *control.Client, p *phone) control.Event {
+	t.Helper()
+	call[control.PairingStatus](t, c, control.VerbPairingVerifier, control.VerifierArgs{Password: ownerPassword})
+	call[control.PairingStatus](t, c, control.VerbPairingStart, control.PairingStartArgs{})
+	p.run("password", "-state", p.state, ownerPassword)
+	seq := lastSeq(t, c)
+	r := p.tap(1)
+	ev := lastEvent(t, c, "pairing", "dashboard", seq)
+	if ev.Result != "paired" || ev.KeyID == "" || r.ControlFlow != "803c0100" {
+		t.Fatalf("pairing over pcscd: event %+v, phone saw %+v", ev, r)
+	}
+	if !strings.Contains(p.run("show", "-state", p.state), ev.KeyID[:12]) {
+		t.Fatalf("the phone does not hold the paired key %s", ev.KeyID)
+	}
+	return ev
 }
 
 // enrolOwner enrols the phone as owner through the daemon's bench verb.
@@ -190,16 +213,22 @@ func enrolOwner(t testing.TB, c *control.Client, p *phone) control.Enrolment {
 // lastTap waits for the daemon's event of the tap at reader after seq.
 func lastTap(t testing.TB, c *control.Client, reader string, after uint64) control.Event {
 	t.Helper()
+	return lastEvent(t, c, "tap", reader, after)
+}
+
+// lastEvent waits for the daemon's event of type typ at reader after seq.
+func lastEvent(t testing.TB, c *control.Client, typ, reader string, after uint64) control.Event {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		audit := call[[]control.AuditEntry](t, c, control.VerbAudit, control.AuditArgs{Limit: 20})
 		for i := len(audit) - 1; i >= 0; i-- {
-			if e := audit[i].Event; e.Type == "tap" && e.Reader == reader && e.Seq > after {
+			if e := audit[i].Event; e.Type == typ && e.Reader == reader && e.Seq > after {
 				return e
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no tap event at %s after %d", reader, after)
+			t.Fatalf("no %s event at %s after %d", typ, reader, after)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -276,7 +305,7 @@ func TestPCSCStory(t *testing.T) {
 	waitReaders(t, c, true)
 
 	owner := newPhone(t, c, dir, "owner")
-	enrolOwner(t, c, owner)
+	pairOwner(t, c, owner)
 	tapAndCheck(t, c, owner, 0, "allowed", "unlock", "standard", "")
 	tapAndCheck(t, c, owner, 0, "allowed", "lock", "fast", "")
 	_, ev := tapAndCheck(t, c, owner, 1, "allowed", "engine_start", "standard", "")
@@ -325,6 +354,39 @@ func TestPCSCStory(t *testing.T) {
 	}
 }
 
+// TestPCSCDirectEnrolment: the bench tool that skips pairing (dkctl enrol
+// owner, dkendpoint key and enrol) still leaves an owner who can tap, and is
+// refused when the configuration does not allow it.
+func TestPCSCDirectEnrolment(t *testing.T) {
+	startPCSCD(t)
+	dir := pcscDir(t)
+	in := start(t, dir)
+	c := in.client()
+	waitReaders(t, c, true)
+	owner := newPhone(t, c, dir, "owner")
+	en := enrolOwner(t, c, owner)
+	_, ev := tapAndCheck(t, c, owner, 0, "allowed", "unlock", "standard", "")
+	if ev.KeyID != en.KeyID {
+		t.Fatalf("tap by %s, enrolled %s", ev.KeyID, en.KeyID)
+	}
+	if code := in.stop(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	cfg := filepath.Join(dir, "dkvehicled.toml")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(b), "direct_enrolment = true", "direct_enrolment = false", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in = start(t, dir)
+	c = in.client()
+	if e := callErr(c, control.VerbEnrolOwner, control.EnrolArgs{PublicKey: en.VehiclePublicKey}); e == nil || e.Code != control.CodeDisabled {
+		t.Fatalf("direct enrolment while off: %v", e)
+	}
+}
+
 // BenchmarkPCSCTap measures, over pcscd and vpcd, the time from the phone
 // arriving to the vehicle's decision, as the phone sees it: detection (until
 // the first APDU; pcscd polls its readers every 400 ms) and the transaction
@@ -338,7 +400,7 @@ func BenchmarkPCSCTap(b *testing.B) {
 	c := in.client()
 	waitReaders(b, c, true)
 	owner := newPhone(b, c, dir, "owner")
-	enrolOwner(b, c, owner)
+	pairOwner(b, c, owner)
 	owner.tap(1) // provisioning and Kpersistent
 	for _, bc := range []struct {
 		name   string

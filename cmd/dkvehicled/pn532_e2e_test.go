@@ -19,12 +19,14 @@ import (
 
 	"github.com/dkvehicled/dkvehicled/control"
 	"github.com/dkvehicled/dkvehicled/endpoint"
+	"github.com/dkvehicled/dkvehicled/internal/pki"
 	"github.com/dkvehicled/dkvehicled/internal/pty"
 	"github.com/dkvehicled/dkvehicled/reader/pn532/pn532sim"
+	"github.com/dkvehicled/dkvehicled/transaction/wire"
 )
 
-// The PN532 end-to-end test runs the real daemon with its door reader on
-// the PN532 driver over HSU (UART). The serial port is the slave side of a
+// The PN532 end-to-end tests run the real daemon with its door (or
+// dashboard) reader on the PN532 driver over HSU (UART). The serial port is the slave side of a
 // pseudo-terminal; the test serves a simulated PN532 (pn532sim) on the
 // master side, so every byte between the daemon and the chip crosses a real
 // tty, through go.bug.st/serial, exactly as on /dev/serial0 of a bench rig.
@@ -86,17 +88,17 @@ func pn532Serve(t *testing.T, chip *pn532sim.Chip, master *os.File) {
 	})
 }
 
-// pn532Dir is a working directory whose door reader is a PN532 on the
-// serial device dev, the dashboard staying a simulated reader.
-func pn532Dir(t *testing.T, dev string) string {
+// pn532Dir is a working directory whose reader (door or dashboard) is a
+// PN532 on the serial device dev, the other staying a simulated reader.
+func pn532Dir(t *testing.T, dev, reader string) string {
 	return newDir(t, func(s string) string {
-		const door = "[[readers]]\nname = \"door\"\nrole = \"door\"\nbackend = \"sim\"\n"
-		if strings.Count(s, door) != 1 {
-			t.Fatalf("configs/simulator.toml has no door reader block to replace:\n%s", s)
+		block := "[[readers]]\nname = \"" + reader + "\"\nrole = \"" + reader + "\"\nbackend = \"sim\"\n"
+		if strings.Count(s, block) != 1 {
+			t.Fatalf("configs/simulator.toml has no %s reader block to replace:\n%s", reader, s)
 		}
-		return strings.Replace(s, door, `[[readers]]
-name = "door"
-role = "door"
+		return strings.Replace(s, block, `[[readers]]
+name = "`+reader+`"
+role = "`+reader+`"
 backend = "pn532"
 [readers.pn532]
 bus = "uart"
@@ -138,10 +140,10 @@ func pn532TakePhone(t *testing.T, file, name string) *endpoint.Phone {
 	return p
 }
 
-// pn532DoorTaps follows the daemon's event stream and delivers the taps at the
-// door. It returns once the stream is open (it has delivered the event of a
-// switch flip), so no tap after that is missed.
-func pn532DoorTaps(t *testing.T, in *instance) <-chan control.Event {
+// pn532Taps follows the daemon's event stream and delivers the taps and
+// pairings at reader. It returns once the stream is open (it has delivered
+// the event of a switch flip), so no tap after that is missed.
+func pn532Taps(t *testing.T, in *instance, reader string) <-chan control.Event {
 	taps := make(chan control.Event, 16)
 	opened := make(chan struct{})
 	var once sync.Once
@@ -152,7 +154,7 @@ func pn532DoorTaps(t *testing.T, in *instance) <-chan control.Event {
 		defer close(done)
 		stream.Events(ctx, func(ev control.Event, dropped uint64) error {
 			once.Do(func() { close(opened) })
-			if ev.Type == "tap" && ev.Reader == "door" {
+			if (ev.Type == "tap" || ev.Type == "pairing") && ev.Reader == reader {
 				select {
 				case taps <- ev:
 				case <-ctx.Done():
@@ -182,7 +184,7 @@ func pn532NextTap(t *testing.T, taps <-chan control.Event, in *instance) control
 	case ev := <-taps:
 		return ev
 	case <-time.After(15 * time.Second):
-		t.Fatalf("no tap at the door within 15 s\n%s", in.log())
+		t.Fatalf("no tap within 15 s\n%s", in.log())
 	}
 	return control.Event{}
 }
@@ -242,7 +244,7 @@ func TestPN532OverUART(t *testing.T) {
 	t.Cleanup(func() { slave.Close() })
 	chip := pn532sim.New()
 	pn532Serve(t, chip, master)
-	dir := pn532Dir(t, slave.Name())
+	dir := pn532Dir(t, slave.Name(), "door")
 
 	// First run: the owner's phone is made, enrolled and provisioned on the
 	// simulated dashboard reader (standard transaction: Kpersistent on both
@@ -271,7 +273,7 @@ func TestPN532OverUART(t *testing.T) {
 	if phones := call[[]control.SimPhone](t, c, control.VerbSimPhones, nil); len(phones) != 0 {
 		t.Fatalf("the daemon still holds simulated phones %+v", phones)
 	}
-	taps := pn532DoorTaps(t, in)
+	taps := pn532Taps(t, in, "door")
 	r := pn532WaitDoor(t, c, "became healthy", func(r control.Reader) bool { return r.OK })
 	if r.Backend != "pn532" || r.Firmware != "PN532 v1.6" || !r.ECP || r.Errors != 0 || r.Detail != "ready" {
 		t.Fatalf("door reader %+v", r)
@@ -360,6 +362,58 @@ func TestPN532OverUART(t *testing.T) {
 	if st := call[control.Status](t, c, control.VerbStatus, nil); st.Actuators.Lock != "unlocked" {
 		t.Fatalf("actuators %+v", st.Actuators)
 	}
+	if strings.Contains(in.log(), "level=ERROR") {
+		t.Errorf("errors logged:\n%s", in.log())
+	}
+	if code := in.stop(); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM\n%s", code, in.log())
+	}
+}
+
+// TestPN532Pairing: the owner pairs through the PN532 on the dashboard
+// (SPAKE2+, the long WRITE DATA and the chained GET DATA answer crossing the
+// chip's frames), then the first dashboard transaction provisions the slots
+// and starts the engine, through the same chip.
+func TestPN532Pairing(t *testing.T) {
+	master, slave, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { slave.Close() })
+	chip := pn532sim.New()
+	pn532Serve(t, chip, master)
+	dir := pn532Dir(t, slave.Name(), "dashboard")
+	in := start(t, dir)
+	c := in.client()
+
+	bench, err := pki.LoadBench(filepath.Join(dir, "pki"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	phone := endpoint.New(wire.CCC, wire.CCC.Versions, wire.DefaultLayout, rand.Reader)
+	phone.SetDevicePKI(bench.DevicePKI(rand.Reader))
+	phone.SetPairingPassword(ownerPassword)
+
+	taps := pn532Taps(t, in, "dashboard")
+	call[control.PairingStatus](t, c, control.VerbPairingVerifier, control.VerifierArgs{Password: ownerPassword})
+	call[control.PairingStatus](t, c, control.VerbPairingStart, control.PairingStartArgs{})
+	chip.Place(phone.Transceive)
+	ev := pn532NextTap(t, taps, in)
+	if ev.Type != "pairing" || ev.Result != "paired" || ev.Actuated {
+		t.Fatalf("pairing through the PN532: %+v", ev)
+	}
+	if k := phone.Keys(); len(k) != 1 || k[0].KeyID().String() != ev.KeyID {
+		t.Fatalf("phone keys %v, vehicle paired %s", k, ev.KeyID)
+	}
+	pn532Remove(t, chip, phone)
+
+	chip.Place(phone.Transceive)
+	ev = pn532NextTap(t, taps, in)
+	expect(t, ev, "allowed", "engine_start", "standard", "")
+	if ev.Provisioned != 7 {
+		t.Fatalf("first dashboard transaction provisioned %d entries", ev.Provisioned)
+	}
+	pn532Remove(t, chip, phone)
 	if strings.Contains(in.log(), "level=ERROR") {
 		t.Errorf("errors logged:\n%s", in.log())
 	}
