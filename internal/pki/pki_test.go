@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/x509"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -131,22 +132,52 @@ func TestPairingRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// issuedAt is the bench's device PKI with endpoint certificates issued
+	// as if at another time.
+	issuedAt := func(at time.Time) *endpoint.DevicePKI {
+		d := b.DevicePKI(rand.Reader)
+		d.Issue = func(pub *ecdsa.PublicKey) ([]byte, error) { return b.InstanceCA.IssueLeaf(rand.Reader, pub, "endpoint", at) }
+		return d
+	}
+	// identityX answers SPAKE2+ REQUEST (command 1) with X = 04 ‖ 0^64.
+	identityX := func(i int, r []byte) []byte {
+		if i != 1 || len(r) < 67 {
+			return r
+		}
+		r = append([]byte(nil), r...)
+		clear(r[3:67])
+		return r
+	}
 	for _, c := range []struct {
 		name     string
 		d        *endpoint.DevicePKI
 		password string
+		corrupt  func(int, []byte) []byte
+		result   pairing.Result
 		reason   wire.Reason
+		cf       string // the OP CONTROL FLOW sent, hex
+		detail   string // what the vehicle's detail must say
 	}{
-		{"wrong password", b.DevicePKI(rand.Reader), "87654321", wire.ReasonConfirmation},
+		{"wrong password", b.DevicePKI(rand.Reader), "87654321", nil, pairing.Failed, wire.ReasonConfirmation, "803c000f", "wrong password"},
 		// Another vehicle OEM cross-signed that device OEM CA.
-		{"foreign chain", other.DevicePKI(rand.Reader), password, wire.ReasonChainRejected},
+		{"foreign chain", other.DevicePKI(rand.Reader), password, nil, pairing.Failed, wire.ReasonChainRejected, "803c0010", "device OEM CA"},
+		{"expired endpoint certificate", issuedAt(time.Now().AddDate(-11, 0, 0)), password, nil, pairing.Failed, wire.ReasonChainRejected, "803c0010", "endpoint certificate not valid"},
+		{"endpoint certificate not yet valid", issuedAt(time.Now().Add(2 * time.Hour)), password, nil, pairing.Failed, wire.ReasonChainRejected, "803c0010", "endpoint certificate not valid"},
+		{"identity X", b.DevicePKI(rand.Reader), password, identityX, pairing.Failed, wire.ReasonBadPoint, "803c000c", "share"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			pr, st := vehicle(t, b, v)
 			ph := phone(c.d, c.password)
-			o := pr.Run(context.Background(), ph)
-			if o.Result != pairing.Failed || o.Reason != c.reason {
-				t.Fatalf("%s %s (%s), want failed %s", o.Result, o.Reason, o.Detail, c.reason)
+			card := &endpoint.Faulty{Card: ph, DropAt: -1, Corrupt: c.corrupt}
+			o := pr.Run(context.Background(), card)
+			if o.Result != c.result || o.Reason != c.reason {
+				t.Fatalf("%s %s (%s), want %s %s", o.Result, o.Reason, o.Detail, c.result, c.reason)
+			}
+			if got := fmt.Sprintf("%x", o.ControlFlow); got != c.cf {
+				t.Errorf("OP CONTROL FLOW %s, want %s", got, c.cf)
+			}
+			if !strings.Contains(o.Detail, c.detail) {
+				t.Errorf("detail %q does not say %q", o.Detail, c.detail)
 			}
 			if n := attemptsLeft(t, st); n != pairing.MaxAttempts-1 {
 				t.Errorf("%d attempts left", n)
@@ -155,6 +186,33 @@ func TestPairingRefused(t *testing.T) {
 				t.Error("the phone installed a key")
 			}
 		})
+	}
+}
+
+// A phone pulled away after SPAKE2+ VERIFY (at WRITE DATA): the attempt is
+// spent, no owner is stored, and the OP CONTROL FLOW never reaches it.
+func TestPairingPulledAfterVerify(t *testing.T) {
+	_, b := bench(t)
+	v, err := pki.NewVerifier(rand.Reader, password, pki.MinScryptN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, st := vehicle(t, b, v)
+	ph := phone(b.DevicePKI(rand.Reader), password)
+	card := &endpoint.Faulty{Card: ph, DropAt: 3} // 0 SELECT, 1 REQUEST, 2 VERIFY, 3 WRITE DATA
+	o := pr.Run(context.Background(), card)
+	if o.Result != pairing.Error || o.KeyID != nil {
+		t.Fatalf("%s %s (%s)", o.Result, o.Reason, o.Detail)
+	}
+	if n := attemptsLeft(t, st); n != pairing.MaxAttempts-1 {
+		t.Errorf("%d attempts left", n)
+	}
+	var owner bool
+	if err := st.View(func(tx *keystore.Tx) error { _, owner = tx.Owner(); return nil }); err != nil || owner {
+		t.Fatalf("owner stored: %v %v", owner, err)
+	}
+	if len(ph.Keys()) != 0 {
+		t.Error("the phone installed a key")
 	}
 }
 
