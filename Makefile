@@ -76,7 +76,7 @@ story:
 	$(GO) test -count=1 -run 'TestStory' -v ./transaction/
 
 bench:
-	$(GO) test -run '^$$' -bench . -count $(BENCHCOUNT) ./transaction/ | tee bench.txt
+	$(GO) test -run '^$$' -bench . -count $(BENCHCOUNT) ./transaction/keys/ ./transaction/ ./pairing/ | tee bench.txt
 	@command -v benchstat >/dev/null && benchstat bench.txt || echo "(install golang.org/x/perf/cmd/benchstat for medians)"
 
 # Every Fuzz function of every package, one after the other.
