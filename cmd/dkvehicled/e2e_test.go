@@ -216,7 +216,7 @@ func callErr(c *control.Client, verb string, args any) *control.Error {
 	return nil
 }
 
-func tap(t *testing.T, c *control.Client, phone, reader string) control.Event {
+func tap(t testing.TB, c *control.Client, phone, reader string) control.Event {
 	t.Helper()
 	return call[control.Event](t, c, control.VerbSimTap, control.SimPlaceArgs{Phone: phone, Reader: reader})
 }
@@ -238,7 +238,7 @@ const ownerPassword = "31415926"
 // setupOwner makes the owner's phone and pairs it as the owner would: a
 // verifier for the password, pairing mode, the password typed on the phone,
 // the phone laid on the dashboard reader.
-func setupOwner(t *testing.T, c *control.Client) control.Key {
+func setupOwner(t testing.TB, c *control.Client) control.Key {
 	t.Helper()
 	call[control.SimPhone](t, c, control.VerbSimNewPhone, control.SimPhoneArgs{Phone: "owner"})
 	ev := pairPhone(t, c, "owner", ownerPassword, ownerPassword)
@@ -251,7 +251,7 @@ func setupOwner(t *testing.T, c *control.Client) control.Key {
 // pairPhone gives the vehicle a verifier for password, starts pairing mode,
 // types typed on the phone and lays it on the dashboard; it returns the
 // pairing's event.
-func pairPhone(t *testing.T, c *control.Client, phone, password, typed string) control.Event {
+func pairPhone(t testing.TB, c *control.Client, phone, password, typed string) control.Event {
 	t.Helper()
 	call[control.PairingStatus](t, c, control.VerbPairingVerifier, control.VerifierArgs{Password: password})
 	if st := call[control.PairingStatus](t, c, control.VerbPairingStart, control.PairingStartArgs{}); !st.Mode || st.AttemptsLeft != 7 {

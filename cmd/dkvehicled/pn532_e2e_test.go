@@ -39,7 +39,7 @@ const pn532ECP = "6a02c30201010001"
 // pn532Serve serves chip on the pty master until the test ends: what the
 // daemon writes to the slave goes to the chip's UART, what the chip sends
 // goes back to the master.
-func pn532Serve(t *testing.T, chip *pn532sim.Chip, master *os.File) {
+func pn532Serve(t testing.TB, chip *pn532sim.Chip, master *os.File) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -90,13 +90,18 @@ func pn532Serve(t *testing.T, chip *pn532sim.Chip, master *os.File) {
 
 // pn532Dir is a working directory whose reader (door or dashboard) is a
 // PN532 on the serial device dev, the other staying a simulated reader.
-func pn532Dir(t *testing.T, dev, reader string) string {
-	return newDir(t, func(s string) string {
-		block := "[[readers]]\nname = \"" + reader + "\"\nrole = \"" + reader + "\"\nbackend = \"sim\"\n"
-		if strings.Count(s, block) != 1 {
-			t.Fatalf("configs/simulator.toml has no %s reader block to replace:\n%s", reader, s)
-		}
-		return strings.Replace(s, block, `[[readers]]
+func pn532Dir(t testing.TB, dev, reader string) string {
+	return newDir(t, func(s string) string { return pn532Reader(t, s, reader, dev, "50ms") })
+}
+
+// pn532Reader replaces the simulated reader of that name in the simulator
+// configuration s with a PN532 over UART on dev.
+func pn532Reader(t testing.TB, s, reader, dev, poll string) string {
+	block := "[[readers]]\nname = \"" + reader + "\"\nrole = \"" + reader + "\"\nbackend = \"sim\"\n"
+	if strings.Count(s, block) != 1 {
+		t.Fatalf("configs/simulator.toml has no %s reader block to replace:\n%s", reader, s)
+	}
+	return strings.Replace(s, block, `[[readers]]
 name = "`+reader+`"
 role = "`+reader+`"
 backend = "pn532"
@@ -104,15 +109,14 @@ backend = "pn532"
 bus = "uart"
 device = "`+dev+`"
 max_retries = 1
-poll_interval = "50ms"
+poll_interval = "`+poll+`"
 ecp = "`+pn532ECP+`"
 `, 1)
-	})
 }
 
 // pn532TakePhone loads the simulated phone name from the daemon's phones file and
 // deletes it there, so that the phone exists only in the test from now on.
-func pn532TakePhone(t *testing.T, file, name string) *endpoint.Phone {
+func pn532TakePhone(t testing.TB, file, name string) *endpoint.Phone {
 	t.Helper()
 	b, err := os.ReadFile(file)
 	if err != nil {
@@ -143,7 +147,7 @@ func pn532TakePhone(t *testing.T, file, name string) *endpoint.Phone {
 // pn532Taps follows the daemon's event stream and delivers the taps and
 // pairings at reader. It returns once the stream is open (it has delivered
 // the event of a switch flip), so no tap after that is missed.
-func pn532Taps(t *testing.T, in *instance, reader string) <-chan control.Event {
+func pn532Taps(t testing.TB, in *instance, reader string) <-chan control.Event {
 	taps := make(chan control.Event, 16)
 	opened := make(chan struct{})
 	var once sync.Once
@@ -178,7 +182,7 @@ func pn532Taps(t *testing.T, in *instance, reader string) <-chan control.Event {
 	}
 }
 
-func pn532NextTap(t *testing.T, taps <-chan control.Event, in *instance) control.Event {
+func pn532NextTap(t testing.TB, taps <-chan control.Event, in *instance) control.Event {
 	t.Helper()
 	select {
 	case ev := <-taps:
@@ -190,7 +194,7 @@ func pn532NextTap(t *testing.T, taps <-chan control.Event, in *instance) control
 }
 
 // pn532WaitDoor polls the status until the door reader satisfies cond.
-func pn532WaitDoor(t *testing.T, c *control.Client, what string, cond func(control.Reader) bool) control.Reader {
+func pn532WaitDoor(t testing.TB, c *control.Client, what string, cond func(control.Reader) bool) control.Reader {
 	t.Helper()
 	var last control.Reader
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
@@ -209,7 +213,7 @@ func pn532WaitDoor(t *testing.T, c *control.Client, what string, cond func(contr
 
 // pn532Eventually waits until cond holds (the bound only stops a broken
 // test; it is not a timing assertion).
-func pn532Eventually(t *testing.T, what string, cond func() bool) {
+func pn532Eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -221,7 +225,7 @@ func pn532Eventually(t *testing.T, what string, cond func() bool) {
 // pn532Remove takes the phone out of the field and waits until the driver
 // has noticed: the daemon's reader loop releases the target (InRelease)
 // once Diagnose says it is gone.
-func pn532Remove(t *testing.T, chip *pn532sim.Chip, phone *endpoint.Phone) {
+func pn532Remove(t testing.TB, chip *pn532sim.Chip, phone *endpoint.Phone) {
 	t.Helper()
 	releases := func() int { return bytes.Count(chip.Commands(), []byte{0x52}) }
 	before := releases()
