@@ -8,6 +8,7 @@ package control
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"time"
 )
 
@@ -78,6 +79,7 @@ const (
 	VerbAudit           = "audit"                // AuditArgs -> []AuditEntry
 	VerbEvents          = "events"               // opens a stream of Event
 	VerbMetrics         = "metrics"              // -> Metrics (Prometheus text)
+	VerbStoreCheck      = "store.check"          // -> StoreCheck
 	VerbPairingVerifier = "pairing.verifier"     // VerifierArgs -> PairingStatus (a new verifier: 7 attempts)
 	VerbPairingStart    = "pairing.start"        // PairingStartArgs -> PairingStatus
 	VerbPairingCancel   = "pairing.cancel"       // -> PairingStatus
@@ -368,6 +370,15 @@ type Metrics struct {
 	Text string `json:"text"`
 }
 
+// StoreCheck is the result of the store's consistency check: one line per
+// problem found (none when the store is consistent) and the counts checked.
+type StoreCheck struct {
+	Path     string   `json:"path"`
+	Keys     int      `json:"keys"`
+	Slots    int      `json:"slots"`
+	Problems []string `json:"problems"`
+}
+
 // SimPhone is a simulated phone and its keys.
 type SimPhone struct {
 	Name   string   `json:"name"`
@@ -398,13 +409,14 @@ func (d Duration) MarshalJSON() ([]byte, error) {
 	return json.Marshal(float64(time.Duration(d).Nanoseconds()) / 1e3)
 }
 
-// UnmarshalJSON reads microseconds.
+// UnmarshalJSON reads microseconds, to the nearest nanosecond (truncating
+// would lose one now and then: 1.001 µs × 1e3 is 1000.9999…).
 func (d *Duration) UnmarshalJSON(b []byte) error {
 	var us float64
 	if err := json.Unmarshal(b, &us); err != nil {
 		return err
 	}
-	*d = Duration(us * 1e3)
+	*d = Duration(math.Round(us * 1e3))
 	return nil
 }
 

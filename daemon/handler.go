@@ -47,6 +47,8 @@ func (d *Daemon) Handle(ctx context.Context, peer control.Peer, verb string, arg
 		return out, nil
 	case control.VerbMetrics:
 		return control.Metrics{Text: d.metricsText()}, nil
+	case control.VerbStoreCheck:
+		return d.checkStore()
 	case control.VerbKeysList:
 		return d.listKeys()
 	case control.VerbSlotsList:
@@ -452,6 +454,16 @@ func (d *Daemon) setSwitch(peer control.Peer, change func(*keystore.Settings) (s
 	uid := peer.UID
 	d.emit(control.Event{Type: "vehicle", Action: action, Detail: s.DisabledReason, By: &uid})
 	return d.status()
+}
+
+// checkStore runs the store's consistency check.
+func (d *Daemon) checkStore() (control.StoreCheck, error) {
+	r, err := d.store.Check()
+	out := control.StoreCheck{Path: d.store.Path(), Keys: r.Endpoints, Slots: r.Slots, Problems: []string{}}
+	for _, p := range r.Problems {
+		out.Problems = append(out.Problems, p.Error())
+	}
+	return out, err
 }
 
 func (d *Daemon) audit(limit int) ([]control.AuditEntry, error) {

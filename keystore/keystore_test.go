@@ -359,3 +359,137 @@ func TestSettingsPersist(t *testing.T) {
 		return nil
 	})
 }
+
+// TestCheckNamesEachInvariant breaks one invariant at a time in a consistent
+// store (in the semantic content, or in the raw file where no API would
+// write such a thing) and expects the check to name it.
+func TestCheckNamesEachInvariant(t *testing.T) {
+	stores := vectorStores(t)
+	extra := func(i byte, role keystore.Role, state keystore.State, slot []byte) *keystore.Endpoint {
+		pk := make([]byte, 65)
+		pk[0], pk[1] = 4, i
+		return &keystore.Endpoint{KeyID: keys.KeyIDOf(pk), PublicKey: pk, Role: role, State: state, SlotID: slot, StoreOrder: 10 + int(i)}
+	}
+	slotOf := func(s *keystore.Snapshot, e *keystore.Endpoint) *keystore.Slot {
+		for _, sl := range s.Slots {
+			if string(sl.ID) == string(e.SlotID) {
+				return sl
+			}
+		}
+		t.Fatalf("no slot %x", e.SlotID)
+		return nil
+	}
+	issued := func(s *keystore.Snapshot) *keystore.Slot {
+		for _, sl := range s.Slots {
+			if sl.State == keystore.SlotIssued {
+				return sl
+			}
+		}
+		t.Fatal("no issued slot")
+		return nil
+	}
+	putRaw := func(bucket, key, value []byte) func(*bolt.Tx) error {
+		return func(tx *bolt.Tx) error { return tx.Bucket(bucket).Put(key, value) }
+	}
+	for _, tc := range []struct {
+		name string
+		// mutate changes the snapshot (owner endpoint first, then the friend).
+		mutate func(s *keystore.Snapshot, owner, friend *keystore.Endpoint)
+		raw    func(*bolt.Tx) error
+		want   string
+	}{
+		{name: "endpoint under another identifier", want: "its public key's identifier is",
+			mutate: func(s *keystore.Snapshot, owner, friend *keystore.Endpoint) { friend.PublicKey = owner.PublicKey }},
+		{name: "second live owner", want: "an owner key that is not the vehicle's owner is active",
+			mutate: func(s *keystore.Snapshot, _, _ *keystore.Endpoint) {
+				s.Endpoints = append(s.Endpoints, extra(1, keystore.RoleOwner, keystore.StateActive, nil))
+			}},
+		{name: "owner key without the owner record", want: "an owner key that is not the vehicle's owner is suspended",
+			mutate: func(s *keystore.Snapshot, owner, _ *keystore.Endpoint) {
+				s.Owner, owner.State = nil, keystore.StateSuspended
+			}},
+		{name: "terminated key with its slot bound", want: "terminated, but its slot",
+			mutate: func(s *keystore.Snapshot, _, friend *keystore.Endpoint) { friend.State = keystore.StateTerminated }},
+		{name: "friend without a slot", want: "a friend key without a slot",
+			mutate: func(s *keystore.Snapshot, _, _ *keystore.Endpoint) {
+				s.Endpoints = append(s.Endpoints, extra(2, keystore.RoleFriend, keystore.StateActive, nil))
+			}},
+		{name: "two endpoints name one slot", want: "both name slot",
+			mutate: func(s *keystore.Snapshot, _, friend *keystore.Endpoint) {
+				s.Endpoints = append(s.Endpoints, extra(3, keystore.RoleFriend, keystore.StateActive, friend.SlotID))
+			}},
+		{name: "slot issued to a friend", want: "a friend key",
+			mutate: func(s *keystore.Snapshot, _, friend *keystore.Endpoint) { issued(s).IssuedTo = friend.KeyID }},
+		{name: "entry out of range", want: "entry 8, not 0 to 7",
+			mutate: func(s *keystore.Snapshot, _, _ *keystore.Endpoint) { issued(s).Entry = 8 }},
+		{name: "owner's own slot bound to a friend", want: "the owner's own slot (entry 0) is bound to",
+			mutate: func(s *keystore.Snapshot, _, friend *keystore.Endpoint) { slotOf(s, friend).Entry = 0 }},
+		{name: "friend's slot bound to the owner", want: "entry 3 is bound to",
+			mutate: func(s *keystore.Snapshot, owner, _ *keystore.Endpoint) { slotOf(s, owner).Entry = 3 }},
+		{name: "store order not below the next", want: "but the next key would get 1",
+			raw: putRaw([]byte("meta"), []byte("next_order"), binary.BigEndian.AppendUint64(nil, 1))},
+		{name: "audit entry beyond its counter", want: "audit log: entry 99 is beyond the sequence counter 0",
+			raw: putRaw([]byte("audit"), binary.BigEndian.AppendUint64(nil, 99), []byte("{}"))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			snap := stores["after_friend_first_use"].Snapshot(t)
+			if tc.mutate != nil {
+				tc.mutate(snap, snap.Endpoints[0], snap.Endpoints[1])
+			}
+			path := filepath.Join(t.TempDir(), "s.db")
+			s := open(t, path)
+			if err := s.Update(func(tx *keystore.Tx) error { return tx.Restore(snap) }); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			if tc.raw != nil {
+				db, err := bolt.Open(path, 0o600, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				err = db.Update(tc.raw)
+				db.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			var errs []error
+			_ = open(t, path).View(func(tx *keystore.Tx) error { errs = tx.Check(); return nil })
+			var found bool
+			for _, err := range errs {
+				found = found || strings.Contains(err.Error(), tc.want)
+			}
+			if !found {
+				t.Errorf("check found %v, want a problem saying %q", errs, tc.want)
+			}
+		})
+	}
+}
+
+// TestCheckReadOnly: a store opened read-only (as dkvehicled -check-store
+// does) passes bbolt's page check and the store check, which counts what it
+// checked; a read-only open waits for a writer's lock like any other.
+func TestCheckReadOnly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	s := open(t, path)
+	snap := vectorStores(t)["after_friend_first_use"].Snapshot(t)
+	if err := s.Update(func(tx *keystore.Tx) error { return tx.Restore(snap) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keystore.Open(path, keystore.Options{ReadOnly: true, LockTimeout: 50 * time.Millisecond}); !errors.Is(err, keystore.ErrLocked) {
+		t.Fatalf("read-only open beside a writer: %v", err)
+	}
+	s.Close()
+	ro, err := keystore.Open(path, keystore.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	r, err := ro.Check()
+	if err != nil || len(r.Problems) > 0 || r.Endpoints != len(snap.Endpoints) || r.Slots != len(snap.Slots) {
+		t.Fatalf("consistent store: %+v, %v; want %d endpoints, %d slots", r, err, len(snap.Endpoints), len(snap.Slots))
+	}
+	if _, err := keystore.Open(filepath.Join(t.TempDir(), "missing.db"), keystore.Options{ReadOnly: true}); err == nil {
+		t.Fatal("a missing store opened read-only")
+	}
+}

@@ -178,6 +178,42 @@ func events(e *env, _ []string) error {
 	return err
 }
 
+// storeCheck asks the daemon to check its store and prints the result; a
+// problem found makes the command fail (exit status 1) after printing it.
+func storeCheck(e *env, _ []string) error {
+	ctx, cancel := context.WithTimeout(e.ctx, e.opts.timeout)
+	defer cancel()
+	c, err := control.Dial(e.opts.socket)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	var raw json.RawMessage
+	if err := c.Call(ctx, control.VerbStoreCheck, nil, &raw); err != nil {
+		return err
+	}
+	if len(raw) == 0 {
+		raw = json.RawMessage("null") // no result: nothing to report
+	}
+	var r control.StoreCheck
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return fmt.Errorf("decoding the answer to %s: %w", control.VerbStoreCheck, err)
+	}
+	if e.opts.json {
+		err = printJSON(e.stdout, raw)
+	} else {
+		showStoreCheck(e.stdout, r)
+	}
+	if err == nil && len(r.Problems) > 0 {
+		// The daemon answered, and its answer is bad news: exit status 1.
+		err = control.Errorf(codeInconsistent, fmt.Sprintf("%d problem(s) in %s", len(r.Problems), r.Path))
+	}
+	return err
+}
+
+// codeInconsistent reports a store check that found problems.
+const codeInconsistent = "store_inconsistent"
+
 // commands are dkctl's commands, in the order of its help.
 var commands = []command{
 	{name: "status", summary: "the daemon's state at a glance: switch, readers, store, actuators",
@@ -265,6 +301,11 @@ var commands = []command{
 		setup: noFlags(events)},
 	{name: "metrics", summary: "the Prometheus metrics, as text",
 		setup: simple(control.VerbMetrics, none, showMetrics)},
+	{name: "store check", summary: "check the store's consistency; exit status 1 if it finds a problem",
+		help: "The daemon checks its store in one read transaction: slot bindings, keys and their slots,\n" +
+			"the owner record, store orders, the audit log. Each problem is one line. With the daemon\n" +
+			"stopped, 'dkvehicled -check-store' runs the same check on the file.",
+		setup: noFlags(storeCheck)},
 
 	{name: "pairing status", summary: "owner pairing: mode, verifier, attempts left",
 		setup: simple(control.VerbPairingStatus, none, showPairing)},

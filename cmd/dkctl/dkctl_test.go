@@ -180,6 +180,7 @@ func TestArgumentsReachTheDaemon(t *testing.T) {
 		{args: []string{"audit"}, verb: control.VerbAudit, want: `{}`},
 		{args: []string{"audit", "-n", "5"}, verb: control.VerbAudit, want: `{"limit":5}`},
 		{args: []string{"metrics"}, verb: control.VerbMetrics},
+		{args: []string{"store", "check"}, verb: control.VerbStoreCheck},
 		{args: []string{"sim", "phones"}, verb: control.VerbSimPhones},
 		{args: []string{"sim", "phone", "new", "alice"}, verb: control.VerbSimNewPhone, want: `{"phone":"alice"}`},
 		{args: []string{"sim", "enrol-owner", "alice"}, verb: control.VerbSimEnrolOwner, want: `{"phone":"alice"}`},
@@ -301,6 +302,36 @@ func TestStatusOutput(t *testing.T) {
 	}
 	if !strings.Contains(out, "\ndoor    door  sim      yes      ok      ") {
 		t.Errorf("status lacks the reader row:\n%s", out)
+	}
+}
+
+// TestStoreCheckOutput: a consistent store says so (exit 0); problems are
+// printed one per line and the command fails with exit status 1, with
+// --json too.
+func TestStoreCheckOutput(t *testing.T) {
+	d := newFakeDaemon()
+	d.results[control.VerbStoreCheck] = control.StoreCheck{Path: "/var/lib/dkvehicled/store.db", Keys: 2, Slots: 9, Problems: []string{}}
+	code, out, stderr := dkctl(t, serve(t, d), "store", "check")
+	if code != 0 || out != "store ok: 2 keys, 9 slots (/var/lib/dkvehicled/store.db)\n" || stderr != "" {
+		t.Errorf("consistent: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+
+	d = newFakeDaemon()
+	bad := control.StoreCheck{Path: "/s.db", Keys: 2, Slots: 9, Problems: []string{
+		"slot 0102: bound to unknown endpoint " + bobKey,
+		"endpoint " + aliceKey + ": a friend key without a slot",
+	}}
+	d.results[control.VerbStoreCheck] = bad
+	socket := serve(t, d)
+	code, out, stderr = dkctl(t, socket, "store", "check")
+	if want := bad.Problems[0] + "\n" + bad.Problems[1] + "\n"; code != 1 || out != want ||
+		stderr != "dkctl: store_inconsistent: 2 problem(s) in /s.db\n" {
+		t.Errorf("problems: exit %d, stdout %q, stderr %q; want exit 1, stdout %q", code, out, stderr, want)
+	}
+	code, out, _ = dkctl(t, socket, "--json", "store", "check")
+	var got control.StoreCheck
+	if err := json.Unmarshal([]byte(out), &got); code != 1 || err != nil || !reflect.DeepEqual(got, bad) {
+		t.Errorf("--json: exit %d, %v, %+v", code, err, got)
 	}
 }
 

@@ -175,6 +175,15 @@ func showMetrics(w io.Writer, m control.Metrics) {
 	}
 }
 
+func showStoreCheck(w io.Writer, r control.StoreCheck) {
+	for _, p := range r.Problems {
+		fmt.Fprintln(w, p)
+	}
+	if len(r.Problems) == 0 {
+		fmt.Fprintf(w, "store ok: %d keys, %d slots (%s)\n", r.Keys, r.Slots, r.Path)
+	}
+}
+
 func showPhones(w io.Writer, phones []control.SimPhone) {
 	t := newTable(w)
 	row(t, "PHONE", "ON READER", "KEYS")

@@ -25,6 +25,7 @@ import (
 	"github.com/dkvehicled/dkvehicled/config"
 	"github.com/dkvehicled/dkvehicled/control"
 	"github.com/dkvehicled/dkvehicled/daemon"
+	"github.com/dkvehicled/dkvehicled/keystore"
 )
 
 // version is set at build time (-ldflags "-X main.version=...").
@@ -39,6 +40,7 @@ func run(args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "/etc/dkvehicled/dkvehicled.toml", "configuration file")
 	check := fs.Bool("check-config", false, "check the configuration and exit")
+	checkStore := fs.Bool("check-store", false, "check the configured store's consistency and exit (1 if it finds a problem)")
 	initKey := fs.String("init-key", "", "write a new P-256 vehicle key to this file (mode 0600) and exit")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
@@ -63,6 +65,9 @@ func run(args []string, stderr io.Writer) int {
 	if *check {
 		fmt.Fprintln(stderr, "dkvehicled: configuration", *cfgPath, "is valid")
 		return 0
+	}
+	if *checkStore {
+		return checkStoreFile(cfg, stderr)
 	}
 	level, _ := cfg.LogLevel()
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
@@ -138,6 +143,34 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 	err = errors.Join(srv.Close(), d.Close())
 	log.Info("dkvehicled stopped")
 	return err
+}
+
+// checkStoreFile opens the configured store read-only (a daemon holding it
+// makes the open time out with a clear error), runs the consistency check
+// and prints each problem on its own line. It returns the exit code: 0 for
+// a consistent store, 1 otherwise.
+func checkStoreFile(cfg *config.Config, stderr io.Writer) int {
+	path := cfg.Path(cfg.Store.Path)
+	s, err := keystore.Open(path, keystore.Options{ReadOnly: true, LockTimeout: cfg.Store.LockTimeout.Or(time.Second)})
+	if err != nil {
+		fmt.Fprintln(stderr, "dkvehicled:", err)
+		return 1
+	}
+	defer s.Close()
+	r, err := s.Check()
+	if err != nil {
+		fmt.Fprintln(stderr, "dkvehicled: checking", path+":", err)
+		return 1
+	}
+	for _, p := range r.Problems {
+		fmt.Fprintln(stderr, "dkvehicled: store problem:", p)
+	}
+	if len(r.Problems) > 0 {
+		fmt.Fprintf(stderr, "dkvehicled: store %s: %d problem(s)\n", path, len(r.Problems))
+		return 1
+	}
+	fmt.Fprintf(stderr, "dkvehicled: store ok: %d keys, %d slots (%s)\n", r.Endpoints, r.Slots, path)
+	return 0
 }
 
 // writeKey creates a new vehicle key file, refusing to overwrite one.
