@@ -12,8 +12,10 @@ import (
 	"os"
 	"os/user"
 	"strconv"
+	"time"
 
 	"github.com/dkvehicled/dkvehicled/policy"
+	"github.com/dkvehicled/dkvehicled/transaction"
 	"github.com/dkvehicled/dkvehicled/transaction/wire"
 )
 
@@ -86,6 +88,15 @@ func (c *Config) check() error {
 	for key, d := range map[string]Duration{"timeouts.apdu": c.Timeouts.APDU, "timeouts.long": c.Timeouts.Long, "timeouts.transaction": c.Timeouts.Transaction, "store.lock_timeout": c.Store.LockTimeout} {
 		if d < 0 {
 			add(key, "must not be negative")
+		}
+	}
+	apduTimeout := c.Timeouts.APDU.Or(transaction.DefaultTimeouts.APDU)
+	for key, d := range map[string]Duration{"timeouts.auth0_max": c.Timeouts.Auth0Max, "timeouts.auth1_max": c.Timeouts.Auth1Max} {
+		switch {
+		case d < 0:
+			add(key, "must be positive (or 0: no bound)")
+		case time.Duration(d) >= apduTimeout:
+			add(key, "%v is not below timeouts.apdu (%v): the exchange would time out first", time.Duration(d), apduTimeout)
 		}
 	}
 

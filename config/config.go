@@ -95,6 +95,10 @@ type Timeouts struct {
 	APDU        Duration `toml:"apdu"`        // default 500 ms
 	Long        Duration `toml:"long"`        // default 1 s
 	Transaction Duration `toml:"transaction"` // default 2 s
+	// Auth0Max and Auth1Max bound the phone's answer time to AUTH0 and AUTH1,
+	// a relay mitigation (docs/relay.md); zero: no bound.
+	Auth0Max Duration `toml:"auth0_max"`
+	Auth1Max Duration `toml:"auth1_max"`
 }
 
 // Reader is one NFC reader.

@@ -129,6 +129,7 @@ func (d *Daemon) open() (err error) {
 	}
 	d.engine, err = transaction.New(transaction.Config{
 		Vehicle: d.vehicle, Store: d.store, Rand: d.rand, Now: d.now, Logger: d.log, Timeouts: d.timeouts,
+		Bounds: transaction.ResponseBounds{AUTH0: time.Duration(cfg.Timeouts.Auth0Max), AUTH1: time.Duration(cfg.Timeouts.Auth1Max)},
 	})
 	if err != nil {
 		return err

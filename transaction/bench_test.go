@@ -29,16 +29,20 @@ func (r *recorder) Transceive(ctx context.Context, c []byte) ([]byte, error) {
 	return a, err
 }
 
-// replayer answers with recorded answers, in order.
+// replayer answers with recorded answers, in order, whatever the commands,
+// as an attacker who recorded a tap would; past the last one it answers
+// 6F 00.
 type replayer struct {
 	answers [][]byte
 	i       int
 }
 
 func (r *replayer) Transceive(context.Context, []byte) ([]byte, error) {
-	a := r.answers[r.i]
 	r.i++
-	return a, nil
+	if r.i > len(r.answers) {
+		return []byte{0x6F, 0x00}, nil
+	}
+	return r.answers[r.i-1], nil
 }
 
 // benchCase is a vehicle whose next transaction is deterministic: the same
@@ -55,7 +59,7 @@ type benchCase struct {
 	reset   bool               // restore base before each run: the tap changes the store for good
 }
 
-func (c *benchCase) makeEngine(b *testing.B, dir string, noSync bool) {
+func (c *benchCase) makeEngine(b testing.TB, dir string, noSync bool) {
 	st, err := keystore.Open(filepath.Join(dir, "bench.db"), keystore.Options{NoSync: noSync})
 	if err != nil {
 		b.Fatal(err)
@@ -74,7 +78,7 @@ func (c *benchCase) makeEngine(b *testing.B, dir string, noSync bool) {
 }
 
 // record runs the tap once with a real phone and keeps its answers.
-func (c *benchCase) record(b *testing.B, phone *endpoint.Phone) {
+func (c *benchCase) record(b testing.TB, phone *endpoint.Phone) {
 	c.rand = make([]byte, 4096)
 	io.ReadFull(c.w.rand, c.rand)
 	if err := c.w.store.View(func(tx *keystore.Tx) (err error) { c.base, err = tx.Snapshot(); return err }); err != nil {

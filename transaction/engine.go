@@ -42,6 +42,16 @@ type Timeouts struct {
 // DefaultTimeouts are the timeouts of PROTOCOL.md 7.
 var DefaultTimeouts = Timeouts{APDU: 500 * time.Millisecond, Long: time.Second, Transaction: 2 * time.Second}
 
+// ResponseBounds are the longest the phone may take to answer AUTH0 and
+// AUTH1, from sending the command to receiving its whole answer: a relay
+// between the phone and the reader adds time there (docs/relay.md). A later
+// answer ends the transaction with CONTROL FLOW failure 07. Zero leaves a
+// command unbounded (the APDU timeout still applies).
+type ResponseBounds struct {
+	AUTH0 time.Duration
+	AUTH1 time.Duration
+}
+
 // Config wires an Engine.
 type Config struct {
 	Vehicle  Vehicle
@@ -49,7 +59,9 @@ type Config struct {
 	Rand     io.Reader
 	Now      func() time.Time
 	Timeouts Timeouts
-	Logger   *slog.Logger
+	// Bounds, when set, refuse answers to AUTH0 and AUTH1 that come too late.
+	Bounds ResponseBounds
+	Logger *slog.Logger
 	// Trace, when set, receives every step's intermediates (tests only).
 	Trace func(Step)
 }

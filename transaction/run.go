@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/dkvehicled/dkvehicled/apdu"
@@ -177,6 +178,23 @@ func (r *run) transmit(c apdu.Command, timeout time.Duration) (apdu.Response, er
 	return resp, nil
 }
 
+// transmitBounded is transmit for AUTH0 and AUTH1, whose answer must come
+// within bound (when it is set): from the command sent to its answer
+// received, a relay between the phone and the reader adds time.
+func (r *run) transmitBounded(name string, c apdu.Command, bound time.Duration) (apdu.Response, error) {
+	start := time.Now()
+	resp, err := r.transmit(c, r.e.cfg.Timeouts.APDU)
+	if took := time.Since(start); err == nil && bound > 0 && took > bound {
+		return resp, fail(wire.ReasonTimeout, "%s answered in %s ms, over the %s ms bound: possible relay", name, millis(took), millis(bound))
+	}
+	return resp, err
+}
+
+// millis writes d in milliseconds, to the nearest 10 µs.
+func millis(d time.Duration) string {
+	return strconv.FormatFloat(float64(d.Round(10*time.Microsecond))/float64(time.Millisecond), 'f', -1, 64)
+}
+
 func (r *run) selectApplet() error {
 	v := r.e.cfg.Vehicle
 	if st := r.trace("SELECT"); st != nil {
@@ -238,7 +256,7 @@ func (r *run) auth0() error {
 		st.VehicleESK, st.VehicleEPK, st.TxID, st.P1, st.P2 = eph.sk.Bytes(), r.tr.VehicleEPK, r.tr.TxID, r.tr.P1, r.tr.P2
 		defer r.emit()
 	}
-	resp, err := r.transmit(apdu.Command{CLA: wire.CLAProp, INS: wire.INSAuth0, P1: r.tr.P1, P2: r.tr.P2, Data: data, Ne: 256}, r.e.cfg.Timeouts.APDU)
+	resp, err := r.transmitBounded("AUTH0", apdu.Command{CLA: wire.CLAProp, INS: wire.INSAuth0, P1: r.tr.P1, P2: r.tr.P2, Data: data, Ne: 256}, r.e.cfg.Bounds.AUTH0)
 	r.phase("auth0")
 	if err != nil {
 		return err
@@ -374,7 +392,7 @@ func (r *run) auth1() error {
 		st.VehicleTBS, st.VehicleSignature = vtbs, sig
 		defer r.emit()
 	}
-	resp, err := r.transmit(apdu.Command{CLA: wire.CLAProp, INS: wire.INSAuth1, Data: apdu.EncodeTLV(wire.TagSignature, sig), Ne: 256}, r.e.cfg.Timeouts.APDU)
+	resp, err := r.transmitBounded("AUTH1", apdu.Command{CLA: wire.CLAProp, INS: wire.INSAuth1, Data: apdu.EncodeTLV(wire.TagSignature, sig), Ne: 256}, r.e.cfg.Bounds.AUTH1)
 	r.phase("auth1")
 	if err != nil {
 		return err

@@ -19,6 +19,12 @@
 //	dkendpoint enrol -state owner.json -enrolment enrolment.json
 //	dkendpoint tap   -state owner.json -reader 0                     # tap the door reader once
 //	dkendpoint share -from owner.json -to friend.json -profile 2 -name Alice
+//
+// Replay (an attacker who recorded a real tap plays it back; the vehicle
+// refuses it):
+//
+//	dkendpoint tap    -state owner.json -reader 0 -record door-tap.json
+//	dkendpoint replay -transcript door-tap.json -reader 0
 package main
 
 import (
@@ -64,8 +70,14 @@ Commands:
                                            the owner's phone shares a key with the friend's
   show   -state FILE                       the phone's keys and device PKI (no secrets)
   tap    -state FILE [-reader N | -addr HOST:PORT] [-stay] [-drop-after N] [-json]
-                                           lay the phone on a vpcd reader: once (leaves after
-                                           CONTROL FLOW), or -stay until Ctrl-C
+                 [-record FILE]            lay the phone on a vpcd reader: once (leaves after
+                                           CONTROL FLOW), or -stay until Ctrl-C; -record writes
+                                           the tap's commands and answers (JSON, hex)
+  replay -transcript FILE [-reader N | -addr HOST:PORT] [-json]
+                                           an attacker's card that plays a recorded tap back:
+                                           answers command i with recorded answer i, whatever
+                                           the command (6F 00 past the end); leaves after
+                                           CONTROL FLOW
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -131,13 +143,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.BoolVar(&o.stay, "stay", false, "stay on the reader for many transactions, until Ctrl-C")
 		fs.IntVar(&o.dropAfter, "drop-after", 0, "pulled away: leave after answering `N` commands, mid-transaction")
 		fs.BoolVar(&o.json, "json", false, "print the tap's timing as JSON")
-		if fs.Parse(args) != nil || o.state == "" {
+		fs.StringVar(&o.record, "record", "", "write the tap's commands and answers to `file` (JSON, hex), for replay")
+		if fs.Parse(args) != nil || o.state == "" || (o.record != "" && o.stay) {
 			return usageError(stderr, fs)
 		}
 		if o.addr == "" {
 			o.addr = vpcd.Addr(*readerN)
 		}
 		err = tap(o, stdout)
+	case "replay":
+		file := fs.String("transcript", "", "transcript `file` written by 'tap -record'")
+		readerN := fs.Int("reader", 0, "vpcd reader `number`: 0 is \"Virtual PCD 00 00\" (port 35963), 1 is \"... 00 01\"")
+		addr := fs.String("addr", "", "vpcd `host:port` (overrides -reader)")
+		asJSON := fs.Bool("json", false, "print what the card saw as JSON")
+		if fs.Parse(args) != nil || *file == "" || fs.NArg() > 0 {
+			return usageError(stderr, fs)
+		}
+		if *addr == "" {
+			*addr = vpcd.Addr(*readerN)
+		}
+		err = replay(*file, *addr, *asJSON, stdout)
 	default:
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -344,6 +369,7 @@ type tapOptions struct {
 	state, addr string
 	stay, json  bool
 	dropAfter   int
+	record      string // transcript file to write, or ""
 }
 
 // tapReport is what a tap prints: when the reader noticed the phone and how
@@ -364,19 +390,60 @@ func tap(o tapOptions, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var rec transcript
+	err = present(presence{
+		addr: o.addr, stay: o.stay, json: o.json, dropAfter: o.dropAfter,
+		answer: func(ctx context.Context, c []byte) []byte {
+			r, err := p.Transceive(ctx, c)
+			if err != nil {
+				r = []byte{0x6F, 0x00}
+			}
+			if o.record != "" {
+				rec.add(c, r)
+			}
+			return r
+		},
+		reset: p.Reset,
+		ended: func() {
+			if err := save(o.state, p); err != nil {
+				fmt.Fprintln(os.Stderr, "dkendpoint: saving:", err)
+			}
+		},
+	}, w)
+	if o.record != "" {
+		err = errors.Join(err, rec.write(o.record))
+	}
+	return errors.Join(err, save(o.state, p))
+}
+
+// presence is a card laid on a vpcd reader: how it answers each command and
+// what it does when the reader resets it or, with stay, when a transaction
+// ends.
+type presence struct {
+	addr       string
+	stay, json bool
+	dropAfter  int
+	answer     func(ctx context.Context, c []byte) []byte
+	reset      func() // power off or reset; nil: nothing
+	ended      func() // after each reported transaction with stay; nil: nothing
+}
+
+// present lays the card on the reader until it leaves after CONTROL FLOW
+// (or, with stay, until Ctrl-C) and reports what it saw.
+func present(pr presence, w io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	connected := time.Now()
-	card, err := vpcd.Dial(ctx, o.addr)
+	card, err := vpcd.Dial(ctx, pr.addr)
 	if err != nil {
 		return err
 	}
 	card.OnControl = func(c vpcd.Control) {
-		if c == vpcd.PowerOff || c == vpcd.Reset {
-			p.Reset()
+		if (c == vpcd.PowerOff || c == vpcd.Reset) && pr.reset != nil {
+			pr.reset()
 		}
 	}
-	rep := tapReport{Addr: o.addr}
+	rep := tapReport{Addr: pr.addr}
 	var first time.Time
 	serveCtx, leave := context.WithCancelCause(ctx)
 	defer leave(nil)
@@ -385,7 +452,7 @@ func tap(o tapOptions, w io.Writer) error {
 			first = time.Now()
 			rep.DetectedMS = ms(first.Sub(connected))
 		}
-		if o.dropAfter > 0 && rep.Commands >= o.dropAfter {
+		if pr.dropAfter > 0 && rep.Commands >= pr.dropAfter {
 			// Pulled away: gone before this command arrives.
 			rep.Dropped = true
 			leave(errLeave)
@@ -393,19 +460,16 @@ func tap(o tapOptions, w io.Writer) error {
 			return nil
 		}
 		rep.Commands++
-		r, err := p.Transceive(serveCtx, c)
-		if err != nil {
-			r = []byte{0x6F, 0x00}
-		}
+		r := pr.answer(serveCtx, c)
 		if len(c) == 4 && c[0] == wire.CLAProp && c[1] == wire.INSControl {
 			rep.ControlFlow = hex.EncodeToString(c)
 			rep.TransactionMS = ms(time.Since(first))
-			if o.stay {
-				report(w, o.json, rep)
-				if err := save(o.state, p); err != nil {
-					fmt.Fprintln(os.Stderr, "dkendpoint: saving:", err)
+			if pr.stay {
+				report(w, pr.json, rep)
+				if pr.ended != nil {
+					pr.ended()
 				}
-				rep, first = tapReport{Addr: o.addr}, time.Time{}
+				rep, first = tapReport{Addr: pr.addr}, time.Time{}
 			} else {
 				leave(errLeave)
 			}
@@ -413,11 +477,8 @@ func tap(o tapOptions, w io.Writer) error {
 		return r
 	})
 	card.Close()
-	if !o.stay {
-		report(w, o.json, rep)
-	}
-	if err := save(o.state, p); err != nil {
-		return err
+	if !pr.stay {
+		report(w, pr.json, rep)
 	}
 	if serveErr != nil && !errors.Is(context.Cause(serveCtx), errLeave) && ctx.Err() == nil {
 		return serveErr
