@@ -55,9 +55,19 @@ type Server struct {
 	conns  map[*net.UnixConn]struct{} // connections being served
 	closed bool
 	wg     sync.WaitGroup // connection goroutines
+	// Connections refused over MaxConns and not logged yet, when the last
+	// line about them was logged, and whether a line is due (countBusy).
+	busyUnlogged int
+	busyLogged   time.Time
+	busyDue      bool
 
 	closeOnce sync.Once
 }
+
+// busyLogEvery is the least time between two log lines about connections
+// refused over MaxConns: a client retrying in a loop must not flood the log
+// (and make journald's rate limit drop the daemon's other lines).
+const busyLogEvery = time.Second
 
 // Listen creates the socket at cfg.Path, replacing a stale socket file left
 // by a daemon that is gone, and sets the file's mode and ownership. It fails
@@ -151,18 +161,52 @@ func (s *Server) start(c *net.UnixConn) {
 	}
 	s.wg.Add(1)
 	if len(s.conns) >= s.cfg.MaxConns {
-		go s.refuseBusy(c)
+		go s.refuseBusy(c, s.countBusy())
 		return
 	}
 	s.conns[c] = struct{}{}
 	go s.serveConn(c)
 }
 
-// refuseBusy answers a connection over MaxConns with CodeBusy and closes it.
-func (s *Server) refuseBusy(c *net.UnixConn) {
+// countBusy counts a connection refused over MaxConns. Refusals are logged
+// at most once every busyLogEvery, with their number: countBusy returns the
+// number to log now (the first refusal of a burst is logged at once), or 0
+// when they are left to the line due when busyLogEvery is over. Called with
+// mu held.
+func (s *Server) countBusy() int {
+	s.busyUnlogged++
+	if s.busyDue {
+		return 0
+	}
+	wait := busyLogEvery - time.Since(s.busyLogged)
+	if wait <= 0 {
+		n := s.busyUnlogged
+		s.busyUnlogged, s.busyLogged = 0, time.Now()
+		return n
+	}
+	s.busyDue = true
+	time.AfterFunc(wait, func() {
+		s.mu.Lock()
+		n := s.busyUnlogged
+		s.busyUnlogged, s.busyLogged, s.busyDue = 0, time.Now(), false
+		s.mu.Unlock()
+		s.logBusy(n)
+	})
+	return 0
+}
+
+func (s *Server) logBusy(refused int) {
+	s.log.Warn("control: too many connections", "code", CodeBusy, "max_conns", s.cfg.MaxConns, "refused", refused)
+}
+
+// refuseBusy answers a connection over MaxConns with CodeBusy and closes it,
+// logging refused connections first when refused > 0 (see countBusy).
+func (s *Server) refuseBusy(c *net.UnixConn, refused int) {
 	defer s.wg.Done()
 	defer c.Close()
-	s.log.Warn("control: too many connections", "code", CodeBusy, "max_conns", s.cfg.MaxConns)
+	if refused > 0 {
+		s.logBusy(refused)
+	}
 	msg := fmt.Sprintf("too many connections to dkvehicled (limit %d); try again", s.cfg.MaxConns)
 	s.write(c, Response{Error: Errorf(CodeBusy, msg)})
 }
