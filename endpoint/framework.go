@@ -60,7 +60,8 @@ func (d *DevicePKI) issue(rand io.Reader, pub *ecdsa.PublicKey) ([]byte, error) 
 	return x509.CreateCertificate(rand, tmpl, ca, pub, d.InstanceCA)
 }
 
-// maxScryptN bounds the work a vehicle can ask of the phone.
+// maxScryptN bounds the work a vehicle can ask of the phone; PROTOCOL.md 6
+// fixes r = 8 and p = 1, which bound the rest.
 const maxScryptN = 1 << 20
 
 // SetDevicePKI gives the phone its framework, so it can be paired.
@@ -123,7 +124,8 @@ func (p *Phone) framework(c apdu.Command) apdu.Response {
 			return status(apdu.SWNotReadyForPairing)
 		}
 		req, err := message.ParseRequest(c.Data)
-		if err != nil || req.Version != wire.FrameworkVersion || req.Scrypt.N > maxScryptN {
+		if err != nil || req.Version != wire.FrameworkVersion || req.Scrypt.N > maxScryptN ||
+			req.Scrypt.R != 8 || req.Scrypt.P != 1 {
 			return status(apdu.SWReferencedDataNF)
 		}
 		w0, w1, _, err := spake2plus.Password([]byte(p.password), req.Scrypt.Salt, req.Scrypt.N, req.Scrypt.R, req.Scrypt.P)

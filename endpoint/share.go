@@ -183,6 +183,9 @@ func (p *Phone) installOwnerKey(vehicleID, vehiclePK, authorizedPK, ownerSlot []
 // are left as key creation leaves them, so the first dashboard tap
 // provisions slots and delivers the owner's immobilizer token.
 func (p *Phone) AcceptEnrolment(vehicleID, vehiclePK, authorizedPK, ownerSlot []byte) (*Key, error) {
+	if _, err := keys.ParsePoint(vehiclePK); err != nil {
+		return nil, fmt.Errorf("endpoint: the vehicle's public key: %w", err)
+	}
 	p.mu.Lock()
 	var sk *ecdsa.PrivateKey
 	for i, c := range p.pending {
