@@ -7,7 +7,7 @@
 #   make test         the whole test suite (needs root for the PC/SC tests: they start pcscd)
 #   make story        the in-process story test, verbose
 #   make bench        vehicle-side benchmarks, 10 runs each, medians with benchstat if installed
-#   make fuzz         every fuzz target for FUZZTIME each (default 30s)
+#   make fuzz         every fuzz target for FUZZTIME each (default 30s), summary in fuzz.log
 
 GO       ?= go
 FUZZTIME ?= 30s
@@ -79,14 +79,10 @@ bench:
 	$(GO) test -run '^$$' -bench . -count $(BENCHCOUNT) ./transaction/keys/ ./transaction/ ./pairing/ | tee bench.txt
 	@command -v benchstat >/dev/null && benchstat bench.txt || echo "(install golang.org/x/perf/cmd/benchstat for medians)"
 
-# Every Fuzz function of every package, one after the other.
+# Every Fuzz function of every package, one after the other, FUZZTIME each;
+# a line per target (time, executions, new inputs) goes to fuzz.log.
 fuzz:
-	@for pkg in $$($(GO) list ./...); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
-	    echo "== $$pkg $$f"; \
-	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
-	  done; \
-	done
+	GO=$(GO) scripts/fuzz.sh $(FUZZTIME)
 
 clean:
-	rm -rf bin bench.txt $(SIMDIR)
+	rm -rf bin bench.txt fuzz.log $(SIMDIR)

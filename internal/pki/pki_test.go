@@ -136,7 +136,9 @@ func TestPairingRefused(t *testing.T) {
 	// as if at another time.
 	issuedAt := func(at time.Time) *endpoint.DevicePKI {
 		d := b.DevicePKI(rand.Reader)
-		d.Issue = func(pub *ecdsa.PublicKey) ([]byte, error) { return b.InstanceCA.IssueLeaf(rand.Reader, pub, "endpoint", at) }
+		d.Issue = func(pub *ecdsa.PublicKey) ([]byte, error) {
+			return b.InstanceCA.IssueLeaf(rand.Reader, pub, "endpoint", at)
+		}
 		return d
 	}
 	// identityX answers SPAKE2+ REQUEST (command 1) with X = 04 ‖ 0^64.

@@ -35,13 +35,14 @@ func parseTarget(r []byte) (*Target, error) {
 	if len(b) < 5 || len(b) < 5+int(b[4]) {
 		return nil, fmt.Errorf("%w: short target data", ErrFrame)
 	}
+	end := 5 + int(b[4]) // in int: 5+b[4] would wrap around past 255
 	t := &Target{
 		Tg:   b[0],
 		ATQA: uint16(b[1])<<8 | uint16(b[2]),
 		SAK:  b[3],
-		UID:  append([]byte(nil), b[5:5+b[4]]...),
+		UID:  append([]byte(nil), b[5:end]...),
 	}
-	if rest := b[5+b[4]:]; len(rest) > 0 {
+	if rest := b[end:]; len(rest) > 0 {
 		if rest[0] == 0 || int(rest[0]) > len(rest) {
 			return nil, fmt.Errorf("%w: ATS length %d", ErrFrame, rest[0])
 		}

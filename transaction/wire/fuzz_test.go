@@ -46,3 +46,21 @@ func FuzzDecodeExchangeResponse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeVersions checks the 5C version list both ways: a non-empty,
+// even-length list decodes, re-encodes to the same bytes, and anything
+// else is refused.
+func FuzzDecodeVersions(f *testing.F) {
+	for _, s := range [][]byte{{0x01, 0x00}, {0x01, 0x00, 0x02, 0x00}, {}, {0x01}, {0xFF, 0xFF, 0x00}} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		vs, err := DecodeVersions(b)
+		if (err == nil) != (len(b) > 0 && len(b)%2 == 0) {
+			t.Fatalf("%x: %v", b, err)
+		}
+		if err == nil && (len(vs) != len(b)/2 || !bytes.Equal(EncodeVersions(vs), b)) {
+			t.Fatalf("%x decodes to %v, which encodes to %x", b, vs, EncodeVersions(vs))
+		}
+	})
+}
