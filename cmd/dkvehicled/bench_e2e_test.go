@@ -124,14 +124,30 @@ func BenchmarkStartup(b *testing.B) {
 	for b.Loop() {
 		ds = append(ds, readyAfter(b, dir))
 	}
-	b.ReportMetric(medianMS(ds), "ready-ms")
+	reportMS(b, "ready", durationsMS(ds))
 }
 
-// medianMS is the median of ds in milliseconds.
-func medianMS(ds []time.Duration) float64 {
-	s := slices.Clone(ds)
+// durationsMS converts ds to milliseconds.
+func durationsMS(ds []time.Duration) []float64 {
+	ms := make([]float64, len(ds))
+	for i, d := range ds {
+		ms[i] = float64(d) / float64(time.Millisecond)
+	}
+	return ms
+}
+
+// reportMS reports the median of ms as name-ms and its spread as the 10th
+// and 90th percentiles, name-p10-ms and name-p90-ms.
+func reportMS(b *testing.B, name string, ms []float64) {
+	if len(ms) == 0 {
+		return
+	}
+	s := slices.Clone(ms)
 	slices.Sort(s)
-	return float64(s[len(s)/2]) / float64(time.Millisecond)
+	at := func(q float64) float64 { return s[int(q*float64(len(s)-1)+0.5)] }
+	b.ReportMetric(s[len(s)/2], name+"-ms")
+	b.ReportMetric(at(0.1), name+"-p10-ms")
+	b.ReportMetric(at(0.9), name+"-p90-ms")
 }
 
 // procStat reads a process's CPU time (user + system) and resident set.
@@ -252,8 +268,8 @@ func BenchmarkPN532Tap(b *testing.B) {
 		}
 		pn532Remove(b, chip, phone)
 	}
-	b.ReportMetric(medianMS(present), "present-to-event-ms")
-	b.ReportMetric(medianMS(decided), "transaction-ms")
+	reportMS(b, "present-to-event", durationsMS(present))
+	reportMS(b, "transaction", durationsMS(decided))
 	if code := in.stop(); code != 0 {
 		b.Fatalf("exit code %d", code)
 	}

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -417,20 +416,11 @@ func BenchmarkPCSCTap(b *testing.B) {
 				det, txn, total = append(det, r.DetectedMS), append(txn, r.TransactionMS), append(total, r.DetectedMS+r.TransactionMS)
 				cmds = r.Commands
 			}
-			b.ReportMetric(median(txn), "transaction-ms")
-			b.ReportMetric(median(det), "detection-ms")
-			b.ReportMetric(median(total), "present-to-decision-ms")
+			reportMS(b, "transaction", txn)
+			reportMS(b, "detection", det)
+			reportMS(b, "present-to-decision", total)
 			b.ReportMetric(float64(cmds), "apdus")
 		})
 	}
 	in.stop()
-}
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	return s[len(s)/2]
 }
