@@ -7,6 +7,7 @@
 #   make test         the whole test suite (needs root for the PC/SC tests: they start pcscd)
 #   make story        the in-process story test, verbose
 #   make bench        vehicle-side benchmarks, 10 runs each, medians with benchstat if installed
+#   make bench-all    every BENCHMARKS.md figure in one run (root, ~20 min)
 #   make fuzz         every fuzz target for FUZZTIME each (default 30s), summary in fuzz.log
 
 GO       ?= go
@@ -16,7 +17,7 @@ BENCHCOUNT ?= 10
 CMDS = ./cmd/dkvehicled ./cmd/dkctl ./cmd/dkdemo ./cmd/dkendpoint ./cmd/dkpki
 SIMDIR ?= sim-run
 
-.PHONY: all build build-nopcsc build-arm64 demo sim vet test test-go test-pcsc story bench fuzz clean
+.PHONY: all build build-nopcsc build-arm64 demo sim vet test test-go test-pcsc story bench bench-all fuzz clean
 
 all: build
 
@@ -79,10 +80,14 @@ bench:
 	$(GO) test -run '^$$' -bench . -count $(BENCHCOUNT) ./transaction/keys/ ./transaction/ ./pairing/ | tee bench.txt
 	@command -v benchstat >/dev/null && benchstat bench.txt || echo "(install golang.org/x/perf/cmd/benchstat for medians)"
 
+# Every figure of BENCHMARKS.md in one run (as root: pcscd), into bench-all/.
+bench-all:
+	GO=$(GO) scripts/bench-all.sh bench-all
+
 # Every Fuzz function of every package, one after the other, FUZZTIME each;
 # a line per target (time, executions, new inputs) goes to fuzz.log.
 fuzz:
 	GO=$(GO) scripts/fuzz.sh $(FUZZTIME)
 
 clean:
-	rm -rf bin bench.txt fuzz.log $(SIMDIR)
+	rm -rf bin bench.txt bench-all fuzz.log $(SIMDIR)
