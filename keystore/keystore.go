@@ -11,7 +11,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"os"
 	"runtime/debug"
 	"sync"
@@ -78,9 +77,13 @@ func Open(path string, o Options) (s *Store, err error) {
 	if o.AuditLimit <= 0 {
 		o.AuditLimit = 10000
 	}
+	var db *bolt.DB
 	defer func() {
 		// bbolt panics on some kinds of damage; never let a bad file crash us.
 		if r := recover(); r != nil {
+			if db != nil {
+				db.Close()
+			}
 			s, err = nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, r)
 		}
 	}()
@@ -92,7 +95,7 @@ func Open(path string, o Options) (s *Store, err error) {
 			return nil, fmt.Errorf("keystore: %w", err)
 		}
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.LockTimeout, NoSync: o.NoSync, ReadOnly: o.ReadOnly, FreelistType: bolt.FreelistMapType})
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: o.LockTimeout, NoSync: o.NoSync, ReadOnly: o.ReadOnly, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		switch {
 		case errors.Is(err, berrors.ErrTimeout):
@@ -101,14 +104,22 @@ func Open(path string, o Options) (s *Store, err error) {
 			errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrInvalidMapping):
 			return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
 		}
+		// A damaged meta page can also make bbolt fail in ways of its own
+		// (a memory map sized from a wrong page size or page count): say
+		// what is damaged when the file shows it.
+		if file, rerr := os.ReadFile(path); rerr == nil && len(file) > 0 {
+			if lerr := checkLayout(file); lerr != nil {
+				return nil, fmt.Errorf("%w: %s: %v (%v)", ErrCorrupt, path, lerr, err)
+			}
+		}
 		return nil, fmt.Errorf("keystore: open %s: %w", path, err)
 	}
 	s = &Store{db: db, path: path, auditLimit: o.AuditLimit}
-	if err := s.init(o.ReadOnly); err != nil {
+	if err := s.checkPages(); err != nil {
 		db.Close()
 		return nil, err
 	}
-	if err := s.checkPages(); err != nil {
+	if err := s.init(o.ReadOnly); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -172,115 +183,32 @@ func (s *Store) init(readOnly bool) error {
 	})
 }
 
-// checkPages runs bbolt's own page-level consistency check. bbolt checks in
-// a goroutine of its own, where a page that fails bbolt's assertions (a
-// page header naming another page, unknown page flags) panics past any
-// recover and kills the process: so first touch every page that check
-// reads, here, where such a panic is recovered and the file refused.
+// checkPages runs bbolt's own consistency check (pages reachable or free,
+// no page used twice, keys in order), after checkLayout has made sure the
+// file's structures are sound enough for that check to read.
 func (s *Store) checkPages() (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: %s: %v", ErrCorrupt, s.path, r)
 		}
 	}()
-	if err := s.checkHeaders(); err != nil {
-		return err
-	}
-	err = s.db.View(func(tx *bolt.Tx) error {
-		return tx.ForEach(func(_ []byte, b *bolt.Bucket) error { walkBucket(b); return nil })
-	})
-	if err != nil {
-		return err
-	}
-	return s.db.View(func(tx *bolt.Tx) error {
-		for err := range tx.Check() {
-			return fmt.Errorf("%w: %s: %v", ErrCorrupt, s.path, err)
-		}
-		return nil
-	})
-}
-
-// checkHeaders checks the page headers that bbolt's own check reads
-// without validating them first: the two meta pages (page id 0 and 1, meta
-// flags) and the free-list page the current meta names (its id, free-list
-// flags). bbolt asserts on them in a goroutine of its own, where a panic
-// cannot be recovered. bbolt writes them in the machine's byte order.
-func (s *Store) checkHeaders() error {
-	f, err := os.Open(s.path)
+	file, err := os.ReadFile(s.path)
 	if err != nil {
 		return fmt.Errorf("keystore: %w", err)
 	}
-	defer f.Close()
-	const (
-		metaPageFlag     = 0x04
-		freelistPageFlag = 0x10
-		headerLen        = 16 // page id (8), flags (2), count (2), overflow (4)
-		metaLen          = 64 // magic, version, page size, flags (4 each), root (16), free list, high water mark, txid, checksum (8 each)
-		magic            = 0xED0CDAED
-	)
-	ps := int64(s.db.Info().PageSize)
-	// header checks page id's header and returns its overflow count.
-	header := func(id uint64, flags uint16, what string) (uint32, error) {
-		var hdr [headerLen]byte
-		if _, err := f.ReadAt(hdr[:], int64(id)*ps); err != nil {
-			return 0, fmt.Errorf("%w: %s: %s page %d: %v", ErrCorrupt, s.path, what, id, err)
-		}
-		if binary.NativeEndian.Uint64(hdr[:8]) != id || binary.NativeEndian.Uint16(hdr[8:]) != flags {
-			return 0, fmt.Errorf("%w: %s: %s page %d has a damaged header", ErrCorrupt, s.path, what, id)
-		}
-		return binary.NativeEndian.Uint32(hdr[12:]), nil
+	if err := checkLayout(file); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrCorrupt, s.path, err)
 	}
-	// The current meta, chosen as bbolt chooses it: the valid one with the
-	// higher transaction id.
-	var freelist, highWater, txid uint64
-	found := false
-	for id := range uint64(2) {
-		if _, err := header(id, metaPageFlag, "meta"); err != nil {
-			return err
-		}
-		var m [metaLen]byte
-		if _, err := f.ReadAt(m[:], int64(id)*ps+headerLen); err != nil {
-			return fmt.Errorf("%w: %s: meta page %d: %v", ErrCorrupt, s.path, id, err)
-		}
-		h := fnv.New64a()
-		h.Write(m[:56])
-		ne := binary.NativeEndian
-		if ne.Uint32(m[0:]) != magic || h.Sum64() != ne.Uint64(m[56:]) {
-			continue
-		}
-		if t := ne.Uint64(m[48:]); !found || t > txid {
-			found, txid, freelist, highWater = true, t, ne.Uint64(m[32:]), ne.Uint64(m[40:])
-		}
-	}
-	if !found {
-		return fmt.Errorf("%w: %s: no valid meta page", ErrCorrupt, s.path)
-	}
-	if freelist == ^uint64(0) {
-		return nil // no free-list page: bbolt rebuilds the list instead
-	}
-	overflow, err := header(freelist, freelistPageFlag, "free-list")
-	if err != nil {
-		return err
-	}
-	// bbolt's check walks the free list's overflow pages with a uint32
-	// counter: a count past the file's pages would never end.
-	if freelist+uint64(overflow) >= highWater {
-		return fmt.Errorf("%w: %s: free-list page %d runs past the last page", ErrCorrupt, s.path, freelist)
-	}
-	return nil
-}
-
-// walkBucket reads every key of b and of the buckets in it, which makes
-// bbolt load, and assert on, each of their pages.
-func walkBucket(b *bolt.Bucket) {
-	c := b.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		if v == nil {
-			if nb := b.Bucket(k); nb != nil {
-				walkBucket(nb)
+	return s.db.View(func(tx *bolt.Tx) error {
+		// Drain every report: the check goroutine uses tx until it is done.
+		var first error
+		for err := range tx.Check() {
+			if first == nil {
+				first = fmt.Errorf("%w: %s: %v", ErrCorrupt, s.path, err)
 			}
 		}
-	}
+		return first
+	})
 }
 
 // Path returns the file the store lives in.

@@ -6,7 +6,8 @@
 #
 # FUZZTIME defaults to 30s; with no targets, every Fuzz function of every
 # package runs. FUZZPARALLEL (default: all cores) sets the workers, FUZZLOG
-# (default fuzz.log) where the summary lines go. New interesting inputs stay
+# (default fuzz.log) where the summary lines go, FUZZMINIMIZE (default 10s)
+# how long to minimize each new input. New interesting inputs stay
 # in Go's fuzz cache ($(go env GOCACHE)/fuzz); inputs that fail are written
 # to the package's testdata/fuzz and the script stops.
 set -eu
@@ -31,7 +32,7 @@ for t in $targets; do
 	f=${t##*.}
 	echo "== $pkg $f ($fuzztime, $par workers)"
 	out=$(mktemp)
-	if $go test -run '^$' -fuzz "^$f\$" -fuzztime "$fuzztime" -parallel "$par" "$pkg" >"$out" 2>&1; then
+	if $go test -run '^$' -fuzz "^$f\$" -fuzztime "$fuzztime" -fuzzminimizetime "${FUZZMINIMIZE:-10s}" -parallel "$par" "$pkg" >"$out" 2>&1; then
 		result=ok
 	else
 		result=FAIL
