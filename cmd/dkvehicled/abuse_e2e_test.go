@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"debug/buildinfo"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -70,21 +69,6 @@ const (
 	abuseMemBound     = 64 << 10
 	abuseMemBoundRace = 256 << 10
 )
-
-// raceBuilt reports whether the daemon under test was built with the race
-// detector.
-func raceBuilt(t testing.TB) bool {
-	bi, err := buildinfo.ReadFile(binary)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
-}
 
 // abuseDial connects to the socket, retrying while the listen backlog is
 // full (EAGAIN), as a client would.
