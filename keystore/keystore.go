@@ -11,9 +11,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime/debug"
 	"sync"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -95,6 +97,9 @@ func Open(path string, o Options) (s *Store, err error) {
 			return nil, fmt.Errorf("keystore: %w", err)
 		}
 	}
+	if err := precheck(path, o.LockTimeout); err != nil {
+		return nil, err
+	}
 	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: o.LockTimeout, NoSync: o.NoSync, ReadOnly: o.ReadOnly, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		switch {
@@ -103,14 +108,6 @@ func Open(path string, o Options) (s *Store, err error) {
 		case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum),
 			errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrInvalidMapping):
 			return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
-		}
-		// A damaged meta page can also make bbolt fail in ways of its own
-		// (a memory map sized from a wrong page size or page count): say
-		// what is damaged when the file shows it.
-		if file, rerr := os.ReadFile(path); rerr == nil && len(file) > 0 {
-			if lerr := checkLayout(file); lerr != nil {
-				return nil, fmt.Errorf("%w: %s: %v (%v)", ErrCorrupt, path, lerr, err)
-			}
 		}
 		return nil, fmt.Errorf("keystore: open %s: %w", path, err)
 	}
@@ -183,22 +180,56 @@ func (s *Store) init(readOnly bool) error {
 	})
 }
 
+// precheck validates an existing store file's layout (checkLayout) before
+// bbolt opens it: bbolt trusts the file, and a damaged free list or meta
+// page makes it allocate or map gigabytes, or fault, in Open itself. The
+// file is read under a shared lock, so a running daemon (which holds it
+// exclusively) makes this wait and then report ErrLocked, never read a
+// file in the middle of a write.
+func precheck(path string, timeout time.Duration) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // bbolt creates it
+	}
+	if err != nil {
+		return fmt.Errorf("keystore: %w", err)
+	}
+	defer f.Close()
+	for deadline := time.Now().Add(timeout); ; {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			return fmt.Errorf("keystore: lock %s: %w", path, err)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: %s (is another dkvehicled running?)", ErrLocked, path)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	file, err := io.ReadAll(f)
+	if err != nil {
+		return fmt.Errorf("keystore: %w", err)
+	}
+	if len(file) == 0 {
+		return nil // bbolt initialises it
+	}
+	if err := checkLayout(file); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
+	}
+	return nil
+}
+
 // checkPages runs bbolt's own consistency check (pages reachable or free,
-// no page used twice, keys in order), after checkLayout has made sure the
-// file's structures are sound enough for that check to read.
+// no page used twice, keys in order) on the open file, whose layout
+// precheck found sound enough for that check to read.
 func (s *Store) checkPages() (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: %s: %v", ErrCorrupt, s.path, r)
 		}
 	}()
-	file, err := os.ReadFile(s.path)
-	if err != nil {
-		return fmt.Errorf("keystore: %w", err)
-	}
-	if err := checkLayout(file); err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrCorrupt, s.path, err)
-	}
 	return s.db.View(func(tx *bolt.Tx) error {
 		// Drain every report: the check goroutine uses tx until it is done.
 		var first error
