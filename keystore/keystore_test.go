@@ -270,6 +270,52 @@ func TestCorruptFileRefused(t *testing.T) {
 	}
 }
 
+// TestDamagedLayoutRefused: damage that bbolt itself trusts, each refused
+// with a clear error instead of crashing or hanging the daemon (found by
+// FuzzOpenDamaged; bbolt writes in the machine's byte order).
+func TestDamagedLayoutRefused(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s.db")
+	s := open(t, path)
+	s.Close()
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ne := binary.NativeEndian
+	ps := int(ne.Uint32(orig[16+8:]))
+	// The current meta: the one of the two with the higher txid.
+	meta := orig[16:]
+	if ne.Uint64(orig[ps+16+48:]) > ne.Uint64(meta[48:]) {
+		meta = orig[ps+16:]
+	}
+	freelist, root := int(ne.Uint64(meta[32:])), int(ne.Uint64(meta[16:]))
+	for name, damage := range map[string]func(b []byte){
+		// bbolt's Open would allocate 2^40 page ids.
+		"free-list count": func(b []byte) {
+			ne.PutUint16(b[freelist*ps+10:], 0xFFFF)
+			ne.PutUint64(b[freelist*ps+16:], 1<<40)
+		},
+		// bbolt's check would count overflow pages with a wrapping uint32.
+		"free-list overflow": func(b []byte) { ne.PutUint32(b[freelist*ps+12:], 0xFFFFFFFF) },
+		// bbolt would read the page past its memory map.
+		"root page id":   func(b []byte) { ne.PutUint64(b[root*ps:], 1<<30) },
+		"element offset": func(b []byte) { ne.PutUint32(b[root*ps+16+4:], 1<<30) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			b := append([]byte(nil), orig...)
+			damage(b)
+			p := filepath.Join(dir, strings.ReplaceAll(name, " ", "-")+".db")
+			if err := os.WriteFile(p, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := keystore.Open(p, keystore.Options{}); !errors.Is(err, keystore.ErrCorrupt) {
+				t.Fatalf("Open: %v, want ErrCorrupt", err)
+			}
+		})
+	}
+}
+
 func TestCheckFindsInconsistencies(t *testing.T) {
 	stores := vectorStores(t)
 	base := stores["after_friend_first_use"].Snapshot(t)
