@@ -68,12 +68,27 @@ func (s *Server) serveConn(c *net.UnixConn) {
 func parseRequest(line []byte) (Request, *Error) {
 	var req Request
 	if err := json.Unmarshal(line, &req); err != nil {
-		return Request{}, Errorf(CodeBadRequest, "malformed request: "+err.Error())
+		return Request{}, Errorf(CodeBadRequest, "malformed request: "+jsonProblem(err))
 	}
 	if req.Verb == "" {
 		return req, Errorf(CodeBadRequest, "request has no verb")
 	}
 	return req, nil
+}
+
+// jsonProblem describes why a request line is not a request without
+// quoting any of it (encoding/json's errors quote the values they refuse,
+// and a line may carry a password).
+func jsonProblem(err error) string {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Sprintf("not JSON (at byte %d)", syntax.Offset)
+	case errors.As(err, &typ) && typ.Field != "":
+		return fmt.Sprintf("%q must be a %s", typ.Field, typ.Type)
+	}
+	return "not a JSON object"
 }
 
 // endOfInput logs why a connection stopped reading and answers a line that
