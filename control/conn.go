@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 )
 
@@ -68,7 +69,7 @@ func (s *Server) serveConn(c *net.UnixConn) {
 func parseRequest(line []byte) (Request, *Error) {
 	var req Request
 	if err := json.Unmarshal(line, &req); err != nil {
-		return Request{}, Errorf(CodeBadRequest, "malformed request: "+jsonProblem(err))
+		return Request{}, Errorf(CodeBadRequest, "malformed request: "+JSONProblem(err))
 	}
 	if req.Verb == "" {
 		return req, Errorf(CodeBadRequest, "request has no verb")
@@ -76,10 +77,11 @@ func parseRequest(line []byte) (Request, *Error) {
 	return req, nil
 }
 
-// jsonProblem describes why a request line is not a request without
-// quoting any of it (encoding/json's errors quote the values they refuse,
-// and a line may carry a password).
-func jsonProblem(err error) string {
+// JSONProblem describes why JSON from a client (a request line, a verb's
+// arguments) did not decode, without quoting any of it: encoding/json's
+// errors quote the values they refuse, and a client's JSON may carry a
+// password.
+func JSONProblem(err error) string {
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
@@ -87,8 +89,12 @@ func jsonProblem(err error) string {
 		return fmt.Sprintf("not JSON (at byte %d)", syntax.Offset)
 	case errors.As(err, &typ) && typ.Field != "":
 		return fmt.Sprintf("%q must be a %s", typ.Field, typ.Type)
+	case errors.As(err, &typ):
+		return "not a JSON object"
+	case strings.HasPrefix(err.Error(), "json: unknown field"):
+		return "an unknown field"
 	}
-	return "not a JSON object"
+	return "not JSON"
 }
 
 // endOfInput logs why a connection stopped reading and answers a line that

@@ -30,7 +30,7 @@ func (d *Daemon) Handle(ctx context.Context, peer control.Peer, verb string, arg
 		dec := json.NewDecoder(strings.NewReader(string(args)))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(v); err != nil {
-			return control.Errorf(control.CodeBadRequest, "arguments of "+verb+": "+err.Error())
+			return control.Errorf(control.CodeBadRequest, "arguments of "+verb+": "+control.JSONProblem(err))
 		}
 		return nil
 	}
