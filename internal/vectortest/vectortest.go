@@ -28,7 +28,7 @@ func Dir(t testing.TB) string {
 	}
 	for d := wd; ; d = filepath.Dir(d) {
 		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			v := filepath.Join(d, "..", "shared", "vectors")
+			v := filepath.Join(d, "../shared/vectors")
 			if _, err := os.Stat(v); err != nil {
 				t.Fatalf("vectors not found beside the repository root: %v", err)
 			}
