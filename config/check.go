@@ -194,10 +194,14 @@ func (c *Config) Layout() wire.Layout {
 	return wire.Layout{SlotIDLen: v.SlotIDLen, TokenLen: v.ImmobilizerTokenLen, OEMDataLen: v.OEMDataLen, AttestationLen: v.AttestationLen}
 }
 
-// VehicleKey loads vehicle.SK: a PEM file ("EC PRIVATE KEY" or PKCS#8
-// "PRIVATE KEY") with a P-256 key, readable by its owner only.
+// VehicleKey loads vehicle.SK (ReadVehicleKey).
 func (c *Config) VehicleKey() (*ecdsa.PrivateKey, error) {
-	path := c.Path(c.Vehicle.PrivateKey)
+	return ReadVehicleKey(c.Path(c.Vehicle.PrivateKey))
+}
+
+// ReadVehicleKey reads a vehicle key file: a PEM file ("EC PRIVATE KEY" or
+// PKCS#8 "PRIVATE KEY") with a P-256 key, readable by its owner only.
+func ReadVehicleKey(path string) (*ecdsa.PrivateKey, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
+	"github.com/dkvehicled/dkvehicled/config"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,7 +38,7 @@ func FuzzReadVehicleKey(f *testing.F) {
 		if err := os.WriteFile(path, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		key, err := readVehicleKey(path)
+		key, err := config.ReadVehicleKey(path)
 		if err == nil {
 			if key == nil || key.Curve != elliptic.P256() {
 				t.Fatalf("accepted a key that is not P-256: %v", key)

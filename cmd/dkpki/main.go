@@ -17,16 +17,14 @@ package main
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/dkvehicled/dkvehicled/config"
 	"io"
 	"os"
 	"path/filepath"
@@ -106,7 +104,7 @@ func usageError(w io.Writer, fs *flag.FlagSet) int {
 }
 
 func initPKI(dir, keyFile string, w io.Writer) error {
-	key, err := readVehicleKey(keyFile)
+	key, err := config.ReadVehicleKey(keyFile)
 	if err != nil {
 		return err
 	}
@@ -132,36 +130,6 @@ func initPKI(dir, keyFile string, w io.Writer) error {
 		strconv.Quote(filepath.Join(dir, pki.VehicleCertFile)), strconv.Quote(filepath.Join(dir, pki.RootCertFile)))
 	fmt.Fprintf(w, "\nA simulated phone with this PKI: dkendpoint new -state FILE -pki %s\n", dir)
 	return nil
-}
-
-// readVehicleKey reads the daemon's vehicle key: a PEM file, PKCS#8
-// ("PRIVATE KEY") or SEC 1 ("EC PRIVATE KEY"), with a P-256 key.
-func readVehicleKey(path string) (*ecdsa.PrivateKey, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		return nil, fmt.Errorf("%s: no PEM block", path)
-	}
-	var key any
-	switch blk.Type {
-	case "PRIVATE KEY":
-		key, err = x509.ParsePKCS8PrivateKey(blk.Bytes)
-	case "EC PRIVATE KEY":
-		key, err = x509.ParseECPrivateKey(blk.Bytes)
-	default:
-		return nil, fmt.Errorf("%s: PEM block %q is not a private key", path, blk.Type)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
-	}
-	k, ok := key.(*ecdsa.PrivateKey)
-	if !ok || k.Curve != elliptic.P256() {
-		return nil, fmt.Errorf("%s: not a P-256 key", path)
-	}
-	return k, nil
 }
 
 func show(dir string, w io.Writer) error {
